@@ -1,0 +1,38 @@
+import { chatRoutes } from "@perseus/contracts";
+import { registerRoutes } from "@perseus/kit";
+import type { FastifyInstance } from "fastify";
+import { contextOf } from "../../lib/context.js";
+import type { MessagesService } from "./messages.service.js";
+
+const routes = {
+  postMessage: chatRoutes.postMessage,
+  getMessage: chatRoutes.getMessage,
+  editMessage: chatRoutes.editMessage,
+  deleteMessage: chatRoutes.deleteMessage,
+  listMessageEdits: chatRoutes.listMessageEdits,
+  addReaction: chatRoutes.addReaction,
+  removeReaction: chatRoutes.removeReaction,
+};
+
+export function registerMessageRoutes(app: FastifyInstance, prefix: string, service: MessagesService) {
+  registerRoutes(app, prefix, routes, {
+    postMessage: async ({ actor, params, body, request, reply }) => {
+      const { message, isReplay } = await service.post(contextOf(actor, request), params.chatgroupId, body);
+      reply.code(isReplay ? 200 : 201);
+      return message;
+    },
+    getMessage: async ({ actor, params, request }) =>
+      service.get(contextOf(actor, request), params.messageId),
+    editMessage: async ({ actor, params, body, request }) =>
+      service.edit(contextOf(actor, request), params.messageId, body.body),
+    deleteMessage: async ({ actor, params, request }) =>
+      service.remove(contextOf(actor, request), params.messageId),
+    listMessageEdits: async ({ actor, params, request }) => ({
+      items: await service.listEdits(contextOf(actor, request), params.messageId),
+    }),
+    addReaction: async ({ actor, params, request }) =>
+      service.react(contextOf(actor, request), params.messageId, params.emoji, true),
+    removeReaction: async ({ actor, params, request }) =>
+      service.react(contextOf(actor, request), params.messageId, params.emoji, false),
+  });
+}

@@ -1,0 +1,60 @@
+import type { Redis } from "ioredis";
+import { z } from "zod";
+import type { TaskRow } from "../tasks/task-events.js";
+
+/**
+ * Nudges that make work move sooner. Each is an optimisation only: Postgres holds the
+ * truth, and the reconciler and each replica's local poll find the same work without them.
+ */
+export type Waker = {
+  /** The robot may have new work: the replica(s) holding its connections should claim. */
+  robot(tenantId: string, robotId: string): void;
+  /** A running task should be told to stop: the replica holding its lease sends `cancel`. */
+  cancel(tenantId: string, robotId: string, taskId: string): void;
+  /** A retry becomes due at `at`: wake the robot then (a delayed job). */
+  retryAt(tenantId: string, robotId: string, at: Date): void;
+  /** Close a robot connection wherever it is held (a newer connection replaced it). */
+  replace(connectionId: string): void;
+};
+
+export const WakeMessage = z.discriminatedUnion("k", [
+  z.object({ k: z.literal("wake"), o: z.string(), t: z.uuid(), r: z.uuid() }),
+  z.object({ k: z.literal("cancel"), o: z.string(), t: z.uuid(), r: z.uuid(), task: z.uuid() }),
+  z.object({ k: z.literal("replace"), o: z.string(), conn: z.string().max(64) }),
+]);
+export type WakeMessage = z.infer<typeof WakeMessage>;
+
+/** Publishes wakes on a Redis channel; a failed publish is ignored (see Waker). */
+export function createRedisWaker(options: {
+  redis: Redis;
+  channel: string;
+  /** Origin of the messages: a replica skips its own when they come back over pub/sub. */
+  instanceId: string;
+  /** Also delivered in-process at once, so the replica that made the change needs no round trip. */
+  local: (message: WakeMessage) => void;
+  retryAt: (tenantId: string, robotId: string, at: Date) => void;
+}): Waker {
+  const send = (message: WakeMessage) => {
+    options.local(message);
+    options.redis.publish(options.channel, JSON.stringify(message)).catch(() => {});
+  };
+  return {
+    robot: (t, r) => send({ k: "wake", o: options.instanceId, t, r }),
+    cancel: (t, r, task) => send({ k: "cancel", o: options.instanceId, t, r, task }),
+    retryAt: options.retryAt,
+    replace: (conn) => send({ k: "replace", o: options.instanceId, conn }),
+  };
+}
+
+/** For tests and tools without background work. */
+export const noopWaker: Waker = { robot: () => {}, cancel: () => {}, retryAt: () => {}, replace: () => {} };
+
+/** Queued rows with a future not_before get a delayed wake-up, so retries run on time. */
+export function scheduleRetries(waker: Waker, rows: readonly TaskRow[]) {
+  const now = Date.now();
+  for (const row of rows) {
+    if (row.status === "queued" && row.notBefore && row.notBefore.getTime() > now) {
+      waker.retryAt(row.tenantId, row.robotId, row.notBefore);
+    }
+  }
+}

@@ -1,0 +1,134 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  createTestDatabase,
+  createTestRedis,
+  getFreePort,
+  type ManagedProcess,
+  startProcess,
+  type TestDatabase,
+  type TestRedis,
+} from "@perseus/testing";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+type ServiceName = "auth" | "chat" | "dispatch";
+
+export type Platform = {
+  edgeUrl: string;
+  db: TestDatabase;
+  redis: TestRedis;
+  services: Record<ServiceName | "edge", ManagedProcess>;
+  /** Nanobot processes by name. */
+  robots: Record<string, ManagedProcess>;
+  startNanobot: (credential: string, name?: string) => Promise<ManagedProcess>;
+  stop: () => Promise<void>;
+};
+
+/**
+ * The platform as real processes from the built dist/ folders: auth, chat, dispatch and
+ * the edge in front of them, on free ports, with a private database and Redis prefix.
+ * Short lease and sweep intervals keep the crash tests quick.
+ */
+export async function startPlatform(): Promise<Platform> {
+  const db = await createTestDatabase();
+  const redis = await createTestRedis();
+  const [authPort, chatPort, dispatchPort, edgePort] = await Promise.all([
+    getFreePort(),
+    getFreePort(),
+    getFreePort(),
+    getFreePort(),
+  ]);
+  const edgeUrl = `http://127.0.0.1:${edgePort}`;
+  const common = {
+    NODE_ENV: "test",
+    LOG_LEVEL: "warn",
+    HOST: "127.0.0.1",
+    DATABASE_URL: db.url,
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: redis.prefix,
+    PUBLIC_ORIGIN: edgeUrl,
+    AUTH_ISSUER: "perseus",
+    AUTH_JWKS_URL: `http://127.0.0.1:${authPort}/api/auth/.well-known/jwks.json`,
+  };
+  const service = (name: ServiceName, port: number, env: Record<string, string> = {}) =>
+    startProcess({
+      name,
+      command: process.execPath,
+      args: [join(root, "apps", name, "dist", "server.js")],
+      cwd: join(root, "apps", name),
+      env: { ...common, PORT: String(port), INSTANCE_ID: `${name}-e2e`, ...env },
+      ready: { url: `http://127.0.0.1:${port}/readyz` },
+      readyTimeoutMs: 60_000,
+    });
+  const auth = await service("auth", authPort);
+  const [chat, dispatch] = await Promise.all([
+    service("chat", chatPort),
+    service("dispatch", dispatchPort, {
+      LEASE_TTL_MS: "3000",
+      HEARTBEAT_INTERVAL_MS: "500",
+      OFFER_TTL_MS: "3000",
+      SWEEP_INTERVAL_MS: "250",
+      RECONCILE_INTERVAL_MS: "1000",
+      LOCAL_POLL_MS: "250",
+      RETRY_BASE_MS: "100",
+    }),
+  ]);
+  const edge = await startProcess({
+    name: "edge",
+    command: process.execPath,
+    args: [join(root, "apps", "edge", "dist", "server.js")],
+    cwd: join(root, "apps", "edge"),
+    env: {
+      ...common,
+      PORT: String(edgePort),
+      EDGE_UPSTREAM_AUTH: `http://127.0.0.1:${authPort}`,
+      EDGE_UPSTREAM_CHAT: `http://127.0.0.1:${chatPort}`,
+      EDGE_UPSTREAM_DISPATCH: `http://127.0.0.1:${dispatchPort}`,
+      EDGE_UPSTREAM_WORKSPACE: "http://127.0.0.1:9",
+      EDGE_HEALTH_INTERVAL_MS: "200",
+    },
+    ready: { url: `${edgeUrl}/healthz` },
+    readyTimeoutMs: 60_000,
+  });
+
+  const dataDir = mkdtempSync(join(tmpdir(), "perseus-e2e-"));
+  const robots: Record<string, ManagedProcess> = {};
+  return {
+    edgeUrl,
+    db,
+    redis,
+    services: { auth, chat, dispatch, edge },
+    robots,
+    startNanobot: async (credential, name = "nanobot") => {
+      const robot = await startProcess({
+        name,
+        command: process.execPath,
+        args: [
+          join(root, "apps", "nanobot", "dist", "cli.js"),
+          "connect",
+          "--url",
+          edgeUrl,
+          "--credential",
+          credential,
+          "--data-dir",
+          join(dataDir, name),
+        ],
+        cwd: join(root, "apps", "nanobot"),
+        env: {},
+        ready: { line: /connected/i },
+        readyTimeoutMs: 60_000,
+      });
+      robots[name] = robot;
+      return robot;
+    },
+    stop: async () => {
+      for (const p of [...Object.values(robots), edge, dispatch, chat, auth]) await p.stop().catch(() => {});
+      await redis.cleanup();
+      await db.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,108 @@
+import {
+  type ConnectionOptions,
+  type Job,
+  type JobsOptions,
+  Queue,
+  UnrecoverableError,
+  Worker,
+} from "bullmq";
+import { z } from "zod";
+import { createKeyspace } from "./keys.js";
+import { type BusLogger, consoleLogger, errorMessage } from "./log.js";
+
+/** One job type: its payload schema and default options (attempts, backoff, retention…). */
+export type JobDefinition<S extends z.ZodType = z.ZodType> = { schema: S; options?: JobsOptions };
+export type JobCatalog = Record<string, JobDefinition>;
+export type JobName<C extends JobCatalog> = keyof C & string;
+/** What a producer passes to `add`. */
+export type JobInput<C extends JobCatalog, N extends JobName<C>> = z.input<C[N]["schema"]>;
+/** What a processor receives, after parsing. */
+export type JobData<C extends JobCatalog, N extends JobName<C>> = z.output<C[N]["schema"]>;
+
+/**
+ * Declares the job catalog. Each job type gets its own queue (named after it), so workers
+ * scale per job type. Job data must hold ids, never secrets: it sits in Redis in clear text.
+ */
+export function defineJobs<const C extends JobCatalog>(catalog: C): C {
+  return catalog;
+}
+
+export type QueueConnection = {
+  /** A "producer" connection (fail fast) for queues, a "worker" connection for workers. */
+  connection: ConnectionOptions;
+  /** The Perseus key prefix (same as the bus); BullMQ keys become `${prefix}:jobs:{name}:...`. */
+  prefix: string;
+};
+
+export type TypedQueue<C extends JobCatalog, N extends JobName<C>> = {
+  readonly name: N;
+  /** The underlying BullMQ queue, for counts, events and administration. */
+  readonly queue: Queue;
+  /** Validates `data` against the catalog and enqueues it with the catalog's options merged with `opts`. */
+  add(data: JobInput<C, N>, opts?: JobsOptions): Promise<Job>;
+  close(): Promise<void>;
+};
+
+export function createQueue<C extends JobCatalog, N extends JobName<C>>(
+  catalog: C,
+  name: N,
+  options: QueueConnection & { log?: BusLogger },
+): TypedQueue<C, N> {
+  const definition = catalog[name] as JobDefinition;
+  const location = createKeyspace(options.prefix).queue(name);
+  const queue = new Queue(location.name, { connection: options.connection, prefix: location.prefix });
+  // Without a listener BullMQ prints every reconnect failure of a queue to stderr.
+  const log = options.log ?? consoleLogger;
+  queue.on("error", (error) =>
+    log.info({ queue: name, err: errorMessage(error) }, "job queue connection error"),
+  );
+  return {
+    name,
+    queue,
+    async add(data, opts) {
+      // Fail at the producer: a bad payload is a bug in the caller, not something to retry.
+      definition.schema.parse(data);
+      return queue.add(name, data, { ...definition.options, ...opts });
+    },
+    close: () => queue.close(),
+  };
+}
+
+export type JobProcessor<C extends JobCatalog, N extends JobName<C>> = (
+  data: JobData<C, N>,
+  job: Job,
+) => Promise<unknown>;
+
+export type WorkerOptions = QueueConnection & { concurrency?: number; log?: BusLogger };
+
+/**
+ * Starts a BullMQ worker for one job type. Invalid job data throws UnrecoverableError, so
+ * the job fails at once instead of burning its retries. Close it with `await worker.close()`.
+ */
+export function createWorker<C extends JobCatalog, N extends JobName<C>>(
+  catalog: C,
+  name: N,
+  processor: JobProcessor<C, N>,
+  options: WorkerOptions,
+): Worker {
+  const definition = catalog[name] as JobDefinition;
+  const log = options.log ?? consoleLogger;
+  const location = createKeyspace(options.prefix).queue(name);
+  const worker = new Worker(
+    location.name,
+    async (job: Job) => {
+      const parsed = definition.schema.safeParse(job.data);
+      if (!parsed.success) {
+        throw new UnrecoverableError(`invalid data for job "${name}": ${z.prettifyError(parsed.error)}`);
+      }
+      return processor(parsed.data as JobData<C, N>, job);
+    },
+    { connection: options.connection, prefix: location.prefix, concurrency: options.concurrency ?? 1 },
+  );
+  // Without a listener a Redis hiccup inside BullMQ becomes an unhandled 'error' event.
+  worker.on("error", (error) => log.error({ queue: name, err: errorMessage(error) }, "job worker error"));
+  worker.on("failed", (job, error) =>
+    log.warn({ queue: name, jobId: job?.id, attempt: job?.attemptsMade, err: error.message }, "job failed"),
+  );
+  return worker;
+}

@@ -1,0 +1,232 @@
+// Wire schemas of the dispatch service: REST bodies, queries, responses and its route table.
+// The robot protocol's frames live in robot-protocol.ts.
+import { z } from "zod";
+import { CursorQuery, Handle, Id, IdParams, Page, Timestamp } from "./common.js";
+import { ProgressKind, TaskStatus } from "./events.js";
+import { RobotFramesBody, RobotFramesResponse, RobotPollBody, RobotPollResponse } from "./robot-protocol.js";
+import { defineRoute } from "./routes.js";
+
+// ---- tasks -------------------------------------------------------------------
+
+export const TaskPriority = z.number().int().min(-100).max(100);
+
+/** A task as the REST API shows it. `version` is its strong ETag (`"<version>"`). */
+export const Task = z.object({
+  id: Id,
+  robotId: Id,
+  chatgroupId: Id.nullable(),
+  /** The chat message that invoked the robot, when it came from a mention. */
+  messageId: Id.nullable(),
+  requestedBy: Id.nullable(),
+  prompt: z.string(),
+  status: TaskStatus,
+  priority: z.number().int(),
+  /** Leases granted so far (1 while the first attempt runs). */
+  attempt: z.number().int(),
+  maxAttempts: z.number().int(),
+  leaseEpoch: z.number().int(),
+  leaseExpiresAt: Timestamp.nullable(),
+  /** A queued retry is not offered before this instant (exponential backoff). */
+  notBefore: Timestamp.nullable(),
+  cancelRequestedAt: Timestamp.nullable(),
+  result: z.string().nullable(),
+  error: z.string().nullable(),
+  /** Token usage and cost the robot reported with its result (`{}` when none). */
+  usage: z.record(z.string(), z.unknown()),
+  progressSeq: z.number().int(),
+  version: z.number().int(),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+  finishedAt: Timestamp.nullable(),
+  discardedAt: Timestamp.nullable(),
+});
+export type Task = z.infer<typeof Task>;
+
+export const TaskAttempt = z.object({
+  attempt: z.number().int(),
+  epoch: z.number().int(),
+  startedAt: Timestamp,
+  endedAt: Timestamp.nullable(),
+  /** succeeded · failed · lease_expired · released · cancelled; null while it runs. */
+  outcome: z.string().nullable(),
+  error: z.string().nullable(),
+});
+export type TaskAttempt = z.infer<typeof TaskAttempt>;
+
+export const TaskProgressEntry = z.object({
+  epoch: z.number().int(),
+  seq: z.number().int(),
+  kind: ProgressKind,
+  data: z.string(),
+  createdAt: Timestamp,
+});
+export type TaskProgressEntry = z.infer<typeof TaskProgressEntry>;
+
+/** One task with its attempts and (the latest 500 entries of) its progress log, oldest first. */
+export const TaskDetail = Task.extend({
+  attempts: z.array(TaskAttempt),
+  progress: z.array(TaskProgressEntry),
+});
+export type TaskDetail = z.infer<typeof TaskDetail>;
+
+export const CreateTaskBody = z
+  .object({
+    /** The robot, by id or by handle (exactly one). */
+    robotId: Id.optional(),
+    robotHandle: Handle.optional(),
+    prompt: z.string().trim().min(1).max(100_000),
+    /** Where the robot works (history and workspace view); it must be invocable there. */
+    chatgroupId: Id.optional(),
+    priority: TaskPriority.default(0),
+  })
+  .refine((body) => (body.robotId === undefined) !== (body.robotHandle === undefined), {
+    message: "give exactly one of robotId and robotHandle",
+    path: ["robotId"],
+  });
+export type CreateTaskBody = z.infer<typeof CreateTaskBody>;
+
+export const ListTasksQuery = CursorQuery.extend({
+  status: TaskStatus.optional(),
+  robotId: Id.optional(),
+  chatgroupId: Id.optional(),
+});
+export type ListTasksQuery = z.infer<typeof ListTasksQuery>;
+
+export const ListDeadLettersQuery = CursorQuery.extend({ robotId: Id.optional() });
+export type ListDeadLettersQuery = z.infer<typeof ListDeadLettersQuery>;
+
+export const TaskPage = Page(Task);
+export type TaskPage = z.infer<typeof TaskPage>;
+
+/** Conditional mutations: `If-Match` with the task's ETag (required for cancel, optional elsewhere). */
+export const TaskIfMatchHeaders = z.object({ "if-match": z.string().max(200).optional() });
+export type TaskIfMatchHeaders = z.infer<typeof TaskIfMatchHeaders>;
+
+/** Optional: a request without a body cancels with no reason. */
+export const CancelTaskBody = z.object({ reason: z.string().trim().max(500).optional() }).nullish();
+export type CancelTaskBody = z.infer<typeof CancelTaskBody>;
+
+// ---- robot presence ------------------------------------------------------------
+
+export const RobotPresenceState = z.enum(["online", "busy", "offline"]);
+export type RobotPresenceState = z.infer<typeof RobotPresenceState>;
+
+export const RobotPresence = z.object({
+  robotId: Id,
+  state: RobotPresenceState,
+  connections: z.number().int(),
+  /** Tasks offered to or running on the robot's connections. */
+  activeTasks: z.number().int(),
+  /** Sum of the connections' slots (min of hello.concurrency and the robot's max_concurrency). */
+  capacity: z.number().int(),
+  lastSeenAt: Timestamp.nullable(),
+});
+export type RobotPresence = z.infer<typeof RobotPresence>;
+
+export const RobotPresenceResponse = z.object({ items: z.array(RobotPresence) });
+export type RobotPresenceResponse = z.infer<typeof RobotPresenceResponse>;
+
+/** Published on the Redis channel `<prefix>:dispatch:presence` when a robot's presence changes. */
+export const RobotPresenceEvent = z.object({ tenantId: Id, robotId: Id, state: RobotPresenceState });
+export type RobotPresenceEvent = z.infer<typeof RobotPresenceEvent>;
+
+// ---- route table ------------------------------------------------------------------
+
+const tags = ["tasks"] as const;
+
+export const dispatchRoutes = {
+  createTask: defineRoute({
+    method: "POST",
+    path: "/tasks",
+    summary: "Create a task for a robot (the robot must be invocable in the chatgroup)",
+    tags,
+    auth: "user",
+    body: CreateTaskBody,
+    responses: { 201: Task },
+  }),
+  listTasks: defineRoute({
+    method: "GET",
+    path: "/tasks",
+    summary: "List tasks visible to the caller, newest first",
+    tags,
+    auth: "user-or-robot",
+    query: ListTasksQuery,
+    responses: { 200: TaskPage },
+  }),
+  getTask: defineRoute({
+    method: "GET",
+    path: "/tasks/:id",
+    summary: "A task with its attempts and progress log; ETag = version",
+    tags,
+    auth: "user-or-robot",
+    params: IdParams,
+    responses: { 200: TaskDetail },
+  }),
+  cancelTask: defineRoute({
+    method: "POST",
+    path: "/tasks/:id/cancel",
+    summary: "Cancel a task (requester, owner or admin); If-Match required",
+    tags,
+    auth: "user",
+    params: IdParams,
+    headers: TaskIfMatchHeaders,
+    body: CancelTaskBody,
+    responses: { 200: Task },
+  }),
+  listDeadLetters: defineRoute({
+    method: "GET",
+    path: "/dead-letters",
+    summary: "Tasks that used up their attempts and were not discarded",
+    tags,
+    auth: "user",
+    query: ListDeadLettersQuery,
+    responses: { 200: TaskPage },
+  }),
+  retryTask: defineRoute({
+    method: "POST",
+    path: "/tasks/:id/retry",
+    summary: "Queue a dead or failed task again with fresh attempts (owners and admins)",
+    tags,
+    auth: "user",
+    params: IdParams,
+    headers: TaskIfMatchHeaders,
+    responses: { 200: Task },
+  }),
+  discardTask: defineRoute({
+    method: "POST",
+    path: "/tasks/:id/discard",
+    summary: "Take a dead letter off the list (owners and admins)",
+    tags,
+    auth: "user",
+    params: IdParams,
+    headers: TaskIfMatchHeaders,
+    responses: { 200: Task },
+  }),
+  robotPresence: defineRoute({
+    method: "GET",
+    path: "/robots/presence",
+    summary: "Which robots of the tenant are connected, busy or offline",
+    tags: ["robots"],
+    auth: "user",
+    responses: { 200: RobotPresenceResponse },
+  }),
+  robotPoll: defineRoute({
+    method: "POST",
+    path: "/robot/v1/poll",
+    summary: "Long-poll fallback: open or continue a session and wait for server frames",
+    tags: ["robot protocol"],
+    auth: "robot",
+    body: RobotPollBody,
+    responses: { 200: RobotPollResponse },
+  }),
+  robotFrames: defineRoute({
+    method: "POST",
+    path: "/robot/v1/frames",
+    summary: "Long-poll fallback: send client frames of a session; answered with their ack/error frames",
+    tags: ["robot protocol"],
+    auth: "robot",
+    body: RobotFramesBody,
+    responses: { 200: RobotFramesResponse },
+  }),
+} as const;
+export type DispatchRoutes = typeof dispatchRoutes;

@@ -1,0 +1,2 @@
+CREATE INDEX "messages_thread_idx" ON "messages" USING btree ("tenant_id","thread_root_id","seq") WHERE thread_root_id is not null;--> statement-breakpoint
+CREATE UNIQUE INDEX "messages_task_reply_key" ON "messages" USING btree ("tenant_id","task_id") WHERE task_id is not null;

@@ -1,0 +1,148 @@
+import {
+  RobotTokenClaims,
+  TASK_TOKEN_PATTERN,
+  TOKEN_ALGORITHM,
+  TOKEN_AUDIENCE,
+  type TokenKind,
+  tokenTypes,
+  UserTokenClaims,
+} from "@perseus/contracts";
+import { decodeProtectedHeader, type JWTVerifyGetKey, jwtVerify } from "jose";
+import type { Actor } from "../auth-types.js";
+import { UnauthenticatedError } from "../errors.js";
+import type { Revocations } from "./revocations.js";
+
+export type VerifiedToken =
+  | { kind: "user"; claims: UserTokenClaims }
+  | { kind: "robot"; claims: RobotTokenClaims };
+
+export type TokenVerifier = {
+  verify(token: string, accept: readonly TokenKind[]): Promise<VerifiedToken>;
+  /** Why a token would be refused now (revocation/expiry) without re-verifying its signature. */
+  isStillValid(verified: VerifiedToken): boolean;
+};
+
+const MAX_TOKEN_LENGTH = 4_096;
+const claimSchemas = { user: UserTokenClaims, robot: RobotTokenClaims } as const;
+const kindByType = new Map<string, TokenKind>(
+  Object.entries(tokenTypes).map(([kind, typ]): [string, TokenKind] => [typ, kind as TokenKind]),
+);
+
+/**
+ * Verifies access tokens: one algorithm, issuer, audience, `typ` per kind, expiry, and
+ * revocation. Signature checks are slow on Node 20 (WebCrypto), so a verified token is
+ * cached until it expires; expiry and revocation are still checked on every hit.
+ */
+export function createTokenVerifier(options: {
+  keys: JWTVerifyGetKey;
+  issuer: string;
+  revocations: Revocations;
+  cacheSize?: number;
+  clockToleranceSeconds?: number;
+}): TokenVerifier {
+  const cache = new Map<string, VerifiedToken>();
+  const cacheSize = options.cacheSize ?? 20_000;
+
+  const isStillValid = (verified: VerifiedToken): boolean => {
+    const { claims } = verified;
+    if (claims.exp * 1000 <= Date.now()) return false;
+    const refusedSince = (kind: Parameters<Revocations["notBefore"]>[0], id: string) => {
+      const notBefore = options.revocations.notBefore(kind, id);
+      return notBefore !== undefined && claims.ims < notBefore;
+    };
+    switch (verified.kind) {
+      case "user":
+        return !refusedSince("user", verified.claims.sub) && !refusedSince("session", verified.claims.sid);
+      case "robot":
+        return (
+          !refusedSince("robot", verified.claims.sub) && !refusedSince("credential", verified.claims.cid)
+        );
+    }
+  };
+
+  const verifyUncached = async (token: string): Promise<VerifiedToken> => {
+    const header = decodeProtectedHeader(token);
+    if (header.alg !== TOKEN_ALGORITHM) throw new Error("algorithm not allowed");
+    // Keys come only from our JWKS; a token naming its own key source is hostile.
+    if (header.jku || header.jwk || header.x5u || header.x5c || header.crit)
+      throw new Error("embedded key material");
+    const kind = typeof header.typ === "string" ? kindByType.get(header.typ) : undefined;
+    if (!kind) throw new Error("unknown token type");
+    const { payload } = await jwtVerify(token, options.keys, {
+      algorithms: [TOKEN_ALGORITHM],
+      issuer: options.issuer,
+      audience: TOKEN_AUDIENCE,
+      typ: tokenTypes[kind],
+      clockTolerance: options.clockToleranceSeconds ?? 5,
+      requiredClaims: ["exp", "iat", "sub", "jti"],
+    });
+    const claims = claimSchemas[kind].parse(payload);
+    return { kind, claims } as VerifiedToken;
+  };
+
+  return {
+    isStillValid,
+    async verify(token, accept) {
+      if (!token || token.length > MAX_TOKEN_LENGTH || token.split(".").length !== 3) {
+        throw new UnauthenticatedError("malformed access token");
+      }
+      let verified = cache.get(token);
+      if (!verified) {
+        try {
+          verified = await verifyUncached(token);
+        } catch {
+          throw new UnauthenticatedError("invalid access token");
+        }
+        if (cache.size >= cacheSize) {
+          // Map iteration order is insertion order: drop the oldest entry.
+          const oldest = cache.keys().next().value;
+          if (oldest !== undefined) cache.delete(oldest);
+        }
+        cache.set(token, verified);
+      }
+      if (!accept.includes(verified.kind))
+        throw new UnauthenticatedError("this kind of token is not accepted here");
+      if (!isStillValid(verified)) {
+        cache.delete(token);
+        throw new UnauthenticatedError("access token expired or revoked");
+      }
+      return verified;
+    },
+  };
+}
+
+/** The actor a verified token stands for. */
+export function actorFromToken(verified: VerifiedToken): Actor {
+  switch (verified.kind) {
+    case "user":
+      return {
+        type: "user",
+        userId: verified.claims.sub,
+        tenantId: verified.claims.tid,
+        role: verified.claims.role,
+        sessionId: verified.claims.sid,
+      };
+    case "robot":
+      return {
+        type: "robot",
+        robotId: verified.claims.sub,
+        tenantId: verified.claims.tid,
+        handle: verified.claims.hdl,
+      };
+  }
+}
+
+/** Extracts a bearer token from an Authorization header value. */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(header.trim());
+  return match?.[1];
+}
+
+/** Parses a task token (`ptt_<tenantId>_<taskId>_<secret>`); null when malformed. */
+export function parseTaskToken(token: string): { tenantId: string; taskId: string; secret: string } | null {
+  const match = TASK_TOKEN_PATTERN.exec(token);
+  if (!match) return null;
+  const [, tenantId, taskId, secret] = match;
+  return tenantId && taskId && secret ? { tenantId, taskId, secret } : null;
+}

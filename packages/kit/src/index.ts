@@ -1,0 +1,12 @@
+export * from "./auth/index.js";
+export * from "./auth-types.js";
+export * from "./config.js";
+export * from "./errors.js";
+export * from "./logger.js";
+export { sendProblem, toProblem } from "./plugins/errors.js";
+export type { ReadinessCheck } from "./plugins/health.js";
+export * from "./registry.js";
+export * from "./resources.js";
+export * from "./routes.js";
+export * from "./run.js";
+export * from "./service.js";

@@ -1,0 +1,95 @@
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import helmet from "@fastify/helmet";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
+import { loggerOptions } from "./logger.js";
+import { errorsPlugin } from "./plugins/errors.js";
+import { healthPlugin, type ReadinessCheck } from "./plugins/health.js";
+import { metricsPlugin } from "./plugins/metrics.js";
+
+export type ServiceOptions = {
+  /** Short service name: auth, chat, dispatch, workspace. */
+  name: string;
+  version: string;
+  /** Every API route lives under this prefix, e.g. `/api/chat`; the edge routes on it. */
+  prefix: string;
+  description: string;
+  instanceId?: string | undefined;
+  logLevel?: string;
+  /** A parent logger (local mode runs several services in one process). */
+  logger?: FastifyBaseLogger;
+  checks: ReadinessCheck[];
+  bodyLimit?: number;
+  trustProxy?: boolean;
+};
+
+export function defaultInstanceId(service: string): string {
+  return `${service}-${hostname()}-${process.pid}-${randomBytes(2).toString("hex")}`;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/**
+ * The base Fastify instance of a service: zod validation, problem+json errors, request
+ * ids, security headers, health, readiness, metrics and an OpenAPI document with a
+ * viewer at `<prefix>/docs`. Feature modules are registered on it by each app's buildApp.
+ */
+export async function createServiceApp(options: ServiceOptions): Promise<FastifyInstance> {
+  const instanceId = options.instanceId ?? defaultInstanceId(options.name);
+  const logging = options.logger
+    ? { loggerInstance: options.logger.child({ service: options.name, instance: instanceId }) }
+    : { logger: loggerOptions({ level: options.logLevel ?? "info", service: options.name, instanceId }) };
+  const app = Fastify({
+    ...logging,
+    bodyLimit: options.bodyLimit ?? 1_048_576,
+    trustProxy: options.trustProxy ?? true,
+    // Accept a caller's request id when it is sane (the edge forwards one), otherwise mint one.
+    genReqId: (request) => {
+      const incoming = request.headers["x-request-id"];
+      return typeof incoming === "string" && REQUEST_ID.test(incoming)
+        ? incoming
+        : randomBytes(8).toString("hex");
+    },
+    return503OnClosing: true,
+    forceCloseConnections: "idle",
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.addHook("onSend", async (request, reply) => {
+    reply.header("x-request-id", request.id);
+  });
+
+  await app.register(errorsPlugin);
+  await app.register(helmet, {
+    // The API serves JSON only; the swagger viewer needs its own inline styles/scripts.
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", "data:", "validator.swagger.io"],
+      },
+    },
+  });
+  await app.register(healthPlugin, {
+    checks: options.checks,
+    service: options.name,
+    version: options.version,
+    instanceId,
+  });
+  await app.register(metricsPlugin, { service: options.name, instanceId });
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: { title: `Perseus ${options.name}`, version: options.version, description: options.description },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } } },
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: `${options.prefix}/docs` });
+  app.get(`${options.prefix}/openapi.json`, { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}
