@@ -3,7 +3,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
-import { runB4 } from "./b4-auth/index.js";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -16,7 +15,23 @@ const { values, positionals } = parseArgs({
     },
   },
 });
-const selected = positionals.length ? positionals : ["b4"];
+/**
+ * Each benchmark lives in its own folder and exports `run(options)`; loaded on demand so one
+ * benchmark's dependencies never slow another's start.
+ */
+const benchmarks: Record<string, string> = {
+  b1: "./b1-fanout/index.js",
+  b2: "./b2-pipeline/index.js",
+  b3: "./b3-dispatch/index.js",
+  b4: "./b4-auth/index.js",
+  b5: "./b5-persistence/index.js",
+  b6: "./b6-connections/index.js",
+  b7: "./b7-workspace/index.js",
+};
+export type BenchOptions = { reps: number; durationSeconds: number; adminUrl: string };
+type BenchModule = { run: (options: BenchOptions) => Promise<unknown> };
+
+const selected = positionals.length ? positionals : Object.keys(benchmarks);
 const reps = Number(values.reps);
 const durationSeconds = Number(values.duration);
 const machine = {
@@ -31,8 +46,14 @@ console.log(
 const results: Record<string, unknown> = {};
 for (const name of selected) {
   console.log(`\n== ${name} ==`);
-  if (name === "b4") results.b4 = await runB4({ reps, durationSeconds, adminUrl: values["admin-url"]! });
-  else console.error(`unknown benchmark ${name}`);
+  const path = benchmarks[name];
+  if (!path) {
+    console.error(`unknown benchmark ${name}; known: ${Object.keys(benchmarks).join(", ")}`);
+    process.exitCode = 2;
+    continue;
+  }
+  const module = (await import(path)) as BenchModule;
+  results[name] = await module.run({ reps, durationSeconds, adminUrl: values["admin-url"]! });
 }
 mkdirSync("results", { recursive: true });
 const file = `results/${new Date().toISOString().replaceAll(":", "-")}.json`;

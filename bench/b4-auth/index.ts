@@ -26,7 +26,7 @@ export type B4Options = { reps: number; durationSeconds: number; adminUrl: strin
  * interleaved across repetitions (A B C D E, A B C D E, …) so drift hits all alike.
  * Each: saturation at -c100 -p1 and -p10, then p99 at 50 % of its own -p1 saturation.
  */
-export async function runB4(options: B4Options) {
+export async function run(options: B4Options) {
   const benchDb = new URL(options.adminUrl);
   benchDb.pathname = "/perseus_bench";
   await migrate({ adminUrl: benchDb.toString() });
