@@ -15,6 +15,7 @@ fi
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 ensure_local_services
+ensure_chromium || echo "chromium unavailable: the console browser tests will fail"
 
 failed_steps=()
 step() {

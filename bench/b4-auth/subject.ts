@@ -62,7 +62,6 @@ if (variant === "node-http") {
     version: "0",
     prefix: "/api/bench",
     description: "B4 subject",
-    logLevel: "warn",
     checks: [],
   });
   await app.register(authPlugin, { verifier, accept: ["user"] });

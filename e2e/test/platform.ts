@@ -14,7 +14,7 @@ import {
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
-type ServiceName = "auth" | "chat" | "dispatch";
+type ServiceName = "auth" | "chat" | "dispatch" | "workspace";
 
 export type Platform = {
   edgeUrl: string;
@@ -28,14 +28,17 @@ export type Platform = {
 };
 
 /**
- * The platform as real processes from the built dist/ folders: auth, chat, dispatch and
- * the edge in front of them, on free ports, with a private database and Redis prefix.
+ * The platform as real processes from the built dist/ folders: auth, chat, dispatch,
+ * workspace and the edge in front of them (which also serves the built console), on free
+ * ports, with a private database and Redis prefix.
  * Short lease and sweep intervals keep the crash tests quick.
  */
 export async function startPlatform(): Promise<Platform> {
   const db = await createTestDatabase();
   const redis = await createTestRedis();
-  const [authPort, chatPort, dispatchPort, edgePort] = await Promise.all([
+  const dataDir = mkdtempSync(join(tmpdir(), "perseus-e2e-"));
+  const [authPort, chatPort, dispatchPort, workspacePort, edgePort] = await Promise.all([
+    getFreePort(),
     getFreePort(),
     getFreePort(),
     getFreePort(),
@@ -64,7 +67,7 @@ export async function startPlatform(): Promise<Platform> {
       readyTimeoutMs: 60_000,
     });
   const auth = await service("auth", authPort);
-  const [chat, dispatch] = await Promise.all([
+  const [chat, dispatch, workspace] = await Promise.all([
     service("chat", chatPort),
     service("dispatch", dispatchPort, {
       LEASE_TTL_MS: "3000",
@@ -75,6 +78,7 @@ export async function startPlatform(): Promise<Platform> {
       LOCAL_POLL_MS: "250",
       RETRY_BASE_MS: "100",
     }),
+    service("workspace", workspacePort, { WORKSPACE_STORAGE_DIR: join(dataDir, "workspace") }),
   ]);
   const edge = await startProcess({
     name: "edge",
@@ -87,20 +91,19 @@ export async function startPlatform(): Promise<Platform> {
       EDGE_UPSTREAM_AUTH: `http://127.0.0.1:${authPort}`,
       EDGE_UPSTREAM_CHAT: `http://127.0.0.1:${chatPort}`,
       EDGE_UPSTREAM_DISPATCH: `http://127.0.0.1:${dispatchPort}`,
-      EDGE_UPSTREAM_WORKSPACE: "http://127.0.0.1:9",
+      EDGE_UPSTREAM_WORKSPACE: `http://127.0.0.1:${workspacePort}`,
       EDGE_HEALTH_INTERVAL_MS: "200",
     },
     ready: { url: `${edgeUrl}/healthz` },
     readyTimeoutMs: 60_000,
   });
 
-  const dataDir = mkdtempSync(join(tmpdir(), "perseus-e2e-"));
   const robots: Record<string, ManagedProcess> = {};
   return {
     edgeUrl,
     db,
     redis,
-    services: { auth, chat, dispatch, edge },
+    services: { auth, chat, dispatch, workspace, edge },
     robots,
     startNanobot: async (credential, name = "nanobot") => {
       const robot = await startProcess({
@@ -125,7 +128,8 @@ export async function startPlatform(): Promise<Platform> {
       return robot;
     },
     stop: async () => {
-      for (const p of [...Object.values(robots), edge, dispatch, chat, auth]) await p.stop().catch(() => {});
+      for (const p of [...Object.values(robots), edge, workspace, dispatch, chat, auth])
+        await p.stop().catch(() => {});
       await redis.cleanup();
       await db.drop();
       rmSync(dataDir, { recursive: true, force: true });

@@ -71,3 +71,19 @@ ensure_local_services() {
     for _ in $(seq 1 40); do is_listening "$host" "$port" && break; sleep 0.25; done
   fi
 }
+
+# The console's browser tests drive Debian's Chromium through playwright-core (a test tool
+# never downloads its own browser). Installed with apt when missing and we may; when it
+# cannot be had, the browser tests say so and fail rather than pass without a browser.
+ensure_chromium() {
+  if command -v chromium >/dev/null 2>&1; then return 0; fi
+  if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "chromium is missing and cannot be installed here (needs root and apt-get)" >&2
+    return 1
+  fi
+  echo "installing Debian chromium for the console's browser tests"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 ||
+    { apt-get update >/dev/null 2>&1 && apt-get install -y --no-install-recommends chromium >/dev/null 2>&1; }
+  command -v chromium >/dev/null 2>&1
+}

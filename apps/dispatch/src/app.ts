@@ -11,6 +11,8 @@ import type { Redis } from "ioredis";
 import type { JWTVerifyGetKey } from "jose";
 import type { DispatchConfig } from "./config.js";
 import { dispatchKeys } from "./lib/keys.js";
+import { registerApprovalRoutes } from "./modules/approvals/approvals.routes.js";
+import { createApprovalsService } from "./modules/approvals/approvals.service.js";
 import { registerRobotPoll } from "./modules/gateway/poll.routes.js";
 import { createPresence } from "./modules/gateway/presence.js";
 import { registerPresenceRoutes } from "./modules/gateway/presence.routes.js";
@@ -73,12 +75,14 @@ export async function buildApp(deps: DispatchDeps): Promise<FastifyInstance> {
   });
   app.decorate("dispatch", runtime);
   const { gateway } = policiesOf(config);
+  const approvals = createApprovalsService({ db: deps.db, waker: runtime.waker });
   const sessionDeps = {
     db: deps.db,
     policy: gateway,
     hub: runtime.hub,
     waker: runtime.waker,
     isStillValid: verifier.isStillValid,
+    approvals,
   };
 
   // Feature modules, registered explicitly.
@@ -87,6 +91,7 @@ export async function buildApp(deps: DispatchDeps): Promise<FastifyInstance> {
     PREFIX,
     createTasksService({ db: deps.db, waker: runtime.waker, maxAttempts: config.TASK_MAX_ATTEMPTS }),
   );
+  registerApprovalRoutes(app, PREFIX, approvals);
   registerPresenceRoutes(app, PREFIX, {
     db: deps.db,
     presence: createPresence({
@@ -109,7 +114,10 @@ export async function buildApp(deps: DispatchDeps): Promise<FastifyInstance> {
   });
 
   app.addHook("onReady", async () => runtime.start());
-  app.addHook("onClose", async () => runtime.stop());
+  app.addHook("onClose", async () => {
+    approvals.stop();
+    await runtime.stop();
+  });
 
   registerInstance(app, {
     redis: deps.redis,

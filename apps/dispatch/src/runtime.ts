@@ -33,6 +33,7 @@ export const FEATURES = [
   "task-token",
   "config-push",
   "long-poll",
+  "approvals",
 ];
 
 export function policiesOf(config: DispatchConfig) {

@@ -240,10 +240,28 @@ program
 
 program
   .command("mcp")
-  .description("run the MCP server (stdio) for agent CLIs started by a Perseus task")
-  .action(async () => {
-    const { runMcpServer } = await import("./mcp/server.js");
-    await runMcpServer(env, version);
+  .description(
+    "run the MCP server for agent CLIs started by a Perseus task: stdio, or streamable HTTP on 127.0.0.1 with a bearer token",
+  )
+  .option("--http", "serve streamable HTTP instead of stdio; prints {url, token} as one JSON line")
+  .option("--port <n>", "HTTP port (default: a free one)")
+  .action(async (flags: { http?: boolean; port?: string }) => {
+    if (!flags.http) {
+      if (flags.port !== undefined) {
+        process.stderr.write("perseus-nanobot: --port needs --http\n");
+        process.exit(EXIT_USAGE);
+      }
+      const { runMcpServer } = await import("./mcp/server.js");
+      await runMcpServer(env, version);
+      return;
+    }
+    const port = flags.port === undefined ? 0 : Number(flags.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+      process.stderr.write("perseus-nanobot: --port must be an integer 0–65535\n");
+      process.exit(EXIT_USAGE);
+    }
+    const { runMcpHttpServer } = await import("./mcp/http-cli.js");
+    await runMcpHttpServer(env, { version, port });
   });
 
 program.parseAsync().catch((error) => {

@@ -1,23 +1,100 @@
 import type { QueryClient } from "@tanstack/react-query";
-import { createRootRouteWithContext, createRoute, createRouter } from "@tanstack/react-router";
-import { AppShell } from "./layout/app-shell.js";
+import { createRootRouteWithContext, createRoute, createRouter, redirect } from "@tanstack/react-router";
+import { z } from "zod";
+import { AuditPage } from "./features/admin/audit-page.js";
+import { StatusPage } from "./features/admin/status-page.js";
+import { ApiKeysPage } from "./features/organisation/api-keys-page.js";
+import { InvitesPage } from "./features/organisation/invites-page.js";
+import { PeoplePage } from "./features/organisation/people-page.js";
+import { TeamsPage } from "./features/organisation/teams-page.js";
+import { RobotPage } from "./features/robots/robot-page.js";
+import { RobotsPage } from "./features/robots/robots-page.js";
+import { InvitePage } from "./features/session/invite-page.js";
+import { SignInPage } from "./features/session/sign-in-page.js";
+import { SignUpPage } from "./features/session/sign-up-page.js";
+import { DeadLettersPage } from "./features/tasks/dead-letters-page.js";
+import { TaskPage } from "./features/tasks/task-page.js";
+import { TasksPage, tasksSearch } from "./features/tasks/tasks-page.js";
+import { AppLayout } from "./layout/app-layout.js";
+import { RootLayout } from "./layout/root-layout.js";
 import { HomePage } from "./pages/home-page.js";
 import { NotFoundPage } from "./pages/not-found-page.js";
-import { SignInPage } from "./pages/sign-in-page.js";
-import { StatusPage } from "./pages/status-page.js";
+import { sessionStore } from "./session/session.js";
 
 export type RouterContext = { queryClient: QueryClient };
 
-// Code-based routes: the console's pages are added here, one createRoute each.
-const rootRoute = createRootRouteWithContext<RouterContext>()({
-  component: AppShell,
+// Code-based routes, one createRoute per page. Signed-in pages hang under `appRoute`.
+export const rootRoute = createRootRouteWithContext<RouterContext>()({
+  component: RootLayout,
   notFoundComponent: NotFoundPage,
 });
-const homeRoute = createRoute({ getParentRoute: () => rootRoute, path: "/", component: HomePage });
-const signInRoute = createRoute({ getParentRoute: () => rootRoute, path: "/sign-in", component: SignInPage });
-const statusRoute = createRoute({ getParentRoute: () => rootRoute, path: "/status", component: StatusPage });
 
-const routeTree = rootRoute.addChildren([homeRoute, signInRoute, statusRoute]);
+const redirectSearch = z.object({ redirect: z.string().optional() });
+const signInRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: "/sign-in",
+  validateSearch: redirectSearch,
+  component: SignInPage,
+});
+const signUpRoute = createRoute({ getParentRoute: () => rootRoute, path: "/sign-up", component: SignUpPage });
+/** The invite link the auth service hands out: `/invite#<token>` (the token never reaches a server log). */
+const inviteRoute = createRoute({ getParentRoute: () => rootRoute, path: "/invite", component: InvitePage });
+
+/** The authenticated layout: waits for the first refresh, then sends strangers to sign in. */
+export const appRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  id: "app",
+  beforeLoad: async ({ location }) => {
+    const session = await sessionStore.ready();
+    if (!session) throw redirect({ to: "/sign-in", search: { redirect: location.href } });
+    return { session };
+  },
+  component: AppLayout,
+});
+
+const homeRoute = createRoute({ getParentRoute: () => appRoute, path: "/", component: HomePage });
+const teamsRoute = createRoute({ getParentRoute: () => appRoute, path: "/teams", component: TeamsPage });
+const peopleRoute = createRoute({ getParentRoute: () => appRoute, path: "/people", component: PeoplePage });
+const invitesRoute = createRoute({ getParentRoute: () => appRoute, path: "/invites", component: InvitesPage });
+const apiKeysRoute = createRoute({ getParentRoute: () => appRoute, path: "/api-keys", component: ApiKeysPage });
+const robotsRoute = createRoute({ getParentRoute: () => appRoute, path: "/robots", component: RobotsPage });
+export const robotRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/robots/$robotId",
+  component: RobotPage,
+});
+const tasksRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/tasks",
+  validateSearch: tasksSearch,
+  component: TasksPage,
+});
+export const taskRoute = createRoute({ getParentRoute: () => appRoute, path: "/tasks/$taskId", component: TaskPage });
+const deadLettersRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/dead-letters",
+  component: DeadLettersPage,
+});
+const auditRoute = createRoute({ getParentRoute: () => appRoute, path: "/audit", component: AuditPage });
+const statusRoute = createRoute({ getParentRoute: () => appRoute, path: "/status", component: StatusPage });
+
+/** Pages inside the signed-in layout; feature areas append their routes here. */
+const appPages = [
+  homeRoute,
+  teamsRoute,
+  peopleRoute,
+  invitesRoute,
+  apiKeysRoute,
+  robotsRoute,
+  robotRoute,
+  tasksRoute,
+  taskRoute,
+  deadLettersRoute,
+  auditRoute,
+  statusRoute,
+] as const;
+
+const routeTree = rootRoute.addChildren([signInRoute, signUpRoute, inviteRoute, appRoute.addChildren(appPages)]);
 
 export function createAppRouter(queryClient: QueryClient) {
   return createRouter({

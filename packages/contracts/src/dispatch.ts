@@ -3,7 +3,13 @@
 import { z } from "zod";
 import { CursorQuery, Handle, Id, IdParams, Page, Timestamp } from "./common.js";
 import { ProgressKind, TaskStatus } from "./events.js";
-import { RobotFramesBody, RobotFramesResponse, RobotPollBody, RobotPollResponse } from "./robot-protocol.js";
+import {
+  ApprovalStatus,
+  RobotFramesBody,
+  RobotFramesResponse,
+  RobotPollBody,
+  RobotPollResponse,
+} from "./robot-protocol.js";
 import { defineRoute } from "./routes.js";
 
 // ---- tasks -------------------------------------------------------------------
@@ -130,6 +136,41 @@ export type RobotPresenceResponse = z.infer<typeof RobotPresenceResponse>;
 export const RobotPresenceEvent = z.object({ tenantId: Id, robotId: Id, state: RobotPresenceState });
 export type RobotPresenceEvent = z.infer<typeof RobotPresenceEvent>;
 
+// ---- approvals -------------------------------------------------------------------
+
+/** A robot's request to run a dangerous command, as owners and admins see it. */
+export const Approval = z.object({
+  id: Id,
+  taskId: Id,
+  robotId: Id,
+  chatgroupId: Id.nullable(),
+  epoch: z.number().int(),
+  command: z.string(),
+  cwd: z.string(),
+  envHash: z.string(),
+  /** What a decision binds: sha256 of the command, working directory, environment hash and task. */
+  bindingHash: z.string(),
+  reason: z.string(),
+  status: ApprovalStatus,
+  requestedAt: Timestamp,
+  expiresAt: Timestamp,
+  decidedBy: Id.nullable(),
+  decidedAt: Timestamp.nullable(),
+});
+export type Approval = z.infer<typeof Approval>;
+
+export const ListApprovalsQuery = CursorQuery.extend({
+  status: ApprovalStatus.optional(),
+  taskId: Id.optional(),
+});
+export type ListApprovalsQuery = z.infer<typeof ListApprovalsQuery>;
+
+export const ApprovalPage = Page(Approval);
+export type ApprovalPage = z.infer<typeof ApprovalPage>;
+
+export const DecideApprovalBody = z.object({ decision: z.enum(["approved", "denied"]) });
+export type DecideApprovalBody = z.infer<typeof DecideApprovalBody>;
+
 // ---- route table ------------------------------------------------------------------
 
 const tags = ["tasks"] as const;
@@ -209,6 +250,25 @@ export const dispatchRoutes = {
     tags: ["robots"],
     auth: "user",
     responses: { 200: RobotPresenceResponse },
+  }),
+  listApprovals: defineRoute({
+    method: "GET",
+    path: "/approvals",
+    summary: "Approval requests of the tenant's robots, newest first (owners and admins)",
+    tags: ["approvals"],
+    auth: "user",
+    query: ListApprovalsQuery,
+    responses: { 200: ApprovalPage },
+  }),
+  decideApproval: defineRoute({
+    method: "POST",
+    path: "/approvals/:id/decision",
+    summary: "Approve or deny a pending request, once (owners and admins; never a robot)",
+    tags: ["approvals"],
+    auth: "user",
+    params: IdParams,
+    body: DecideApprovalBody,
+    responses: { 200: Approval },
   }),
   robotPoll: defineRoute({
     method: "POST",

@@ -117,6 +117,27 @@ export const FileChangedPayload = z.object({
   etag: z.string().nullable(),
 });
 
+/** A robot asked to run a dangerous command: the chat of the task shows the request. */
+export const ApprovalRequestedPayload = z.object({
+  approvalId: Id,
+  taskId: Id,
+  robotId: Id,
+  chatgroupId: Id.nullable(),
+  command: z.string(),
+  cwd: z.string(),
+  reason: z.string(),
+  expiresAt: Timestamp,
+});
+
+export const ApprovalDecidedPayload = z.object({
+  approvalId: Id,
+  taskId: Id,
+  robotId: Id,
+  chatgroupId: Id.nullable(),
+  decision: z.enum(["approved", "denied", "expired"]),
+  decidedBy: Id.nullable(),
+});
+
 /**
  * The event catalog: every event type, the stream topic it travels on, its payload
  * schema and version. Publishers and consumers are typed by it.
@@ -127,6 +148,8 @@ export const eventCatalog = {
   "task.status": { topic: "task", version: 1, payload: TaskStatusPayload },
   "task.progress": { topic: "task", version: 1, payload: TaskProgressPayload },
   "task.succeeded": { topic: "task", version: 1, payload: TaskSucceededPayload },
+  "approval.requested": { topic: "task", version: 1, payload: ApprovalRequestedPayload },
+  "approval.decided": { topic: "task", version: 1, payload: ApprovalDecidedPayload },
   "membership.changed": { topic: "identity", version: 1, payload: MembershipChangedPayload },
   "principal.revoked": { topic: "identity", version: 1, payload: PrincipalRevokedPayload },
   "robot.config_changed": {

@@ -127,6 +127,47 @@ export const ReleaseFrame = z.object({
   epoch: z.number().int().min(1),
 });
 
+/** A lowercase hex sha256 digest. */
+const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "a lowercase hex sha256 digest");
+
+/**
+ * Asks for a person's approval before running a dangerous command under this lease. The
+ * approval binds `bindingHash` (see {@link approvalBindingMaterial}): the exact command,
+ * working directory and environment; `requestId` is the robot's and makes a resend idempotent.
+ */
+export const ApprovalRequestFrame = z.object({
+  type: z.literal("approval.request"),
+  id: frameId,
+  requestId: Id,
+  taskId: Id,
+  epoch: z.number().int().min(1),
+  command: z.string().min(1).max(10_000),
+  cwd: z.string().min(1).max(4_096),
+  /** sha256 of {@link approvalEnvMaterial} of the environment the command runs with. */
+  envHash: Sha256Hex,
+  bindingHash: Sha256Hex,
+  reason: z.string().max(1_000),
+  /** Nobody answering within this long is a denial (status `expired`). */
+  expiresInMs: z.number().int().min(1_000).max(3_600_000),
+});
+export type ApprovalRequestFrame = z.infer<typeof ApprovalRequestFrame>;
+
+/** The canonical text of an environment: its entries sorted by name (sha256 it for `envHash`). */
+export function approvalEnvMaterial(env: Record<string, string>): string {
+  const entries = Object.entries(env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return JSON.stringify(entries);
+}
+
+/** The canonical text an approval binds (sha256 it for `bindingHash`); both sides compute it the same way. */
+export function approvalBindingMaterial(subject: {
+  taskId: string;
+  command: string;
+  cwd: string;
+  envHash: string;
+}): string {
+  return JSON.stringify(["perseus.approval.v1", subject.taskId, subject.command, subject.cwd, subject.envHash]);
+}
+
 export type HelloFrame = z.infer<typeof HelloFrame>;
 export type AcceptFrame = z.infer<typeof AcceptFrame>;
 export type RejectFrame = z.infer<typeof RejectFrame>;
@@ -147,6 +188,7 @@ export const RobotClientFrame = z.discriminatedUnion("type", [
   FailFrame,
   CancelledFrame,
   ReleaseFrame,
+  ApprovalRequestFrame,
 ]);
 export type RobotClientFrame = z.infer<typeof RobotClientFrame>;
 
@@ -287,6 +329,33 @@ export const ConfigFrame = z.object({
   config: z.object({ version: z.number().int(), settings: z.record(z.string(), z.unknown()) }),
 });
 
+export const ApprovalDecision = z.enum(["approved", "denied", "expired"]);
+export type ApprovalDecision = z.infer<typeof ApprovalDecision>;
+
+/** An approval request's state: `pending` until decided, or until it expires. */
+export const ApprovalStatus = z.enum(["pending", "approved", "denied", "expired"]);
+export type ApprovalStatus = z.infer<typeof ApprovalStatus>;
+
+/** `ack.result` of an approval.request (a resend of a decided request is answered with its decision, too). */
+export const ApprovalRequestResult = z.object({ status: ApprovalStatus });
+export type ApprovalRequestResult = z.infer<typeof ApprovalRequestResult>;
+
+/**
+ * The answer to an `approval.request`: sent once decided, and again after a reconnect
+ * while the lease lives. A robot honours it only for a request it made and still waits
+ * on, with its own binding hash, and only once.
+ */
+export const ApprovalDecidedFrame = z.object({
+  type: z.literal("approval.decided"),
+  requestId: Id,
+  taskId: Id,
+  decision: ApprovalDecision,
+  bindingHash: Sha256Hex,
+  /** The owner or admin who decided; null when the request expired. */
+  decidedBy: Id.nullable(),
+});
+export type ApprovalDecidedFrame = z.infer<typeof ApprovalDecidedFrame>;
+
 export type WelcomeFrame = z.infer<typeof WelcomeFrame>;
 export type OfferFrame = z.infer<typeof OfferFrame>;
 export type AckFrame = z.infer<typeof AckFrame>;
@@ -303,6 +372,7 @@ export const RobotServerFrame = z.discriminatedUnion("type", [
   CancelFrame,
   LeaseLostFrame,
   ConfigFrame,
+  ApprovalDecidedFrame,
 ]);
 export type RobotServerFrame = z.infer<typeof RobotServerFrame>;
 

@@ -4,6 +4,7 @@ import { createSandbox, type Sandbox, sandboxDirFor } from "../executors/sandbox
 import type { ExecutionResult, Executor } from "../executors/types.js";
 import type { Logger } from "../log.js";
 import { startProgressSocket } from "../mcp/progress-socket.js";
+import { startTaskMcp } from "../mcp/task-mcp.js";
 
 export type StopReason = "cancel" | "lost" | "shutdown";
 
@@ -88,6 +89,19 @@ export function runTask(options: {
       log.debug("progress socket unavailable", { error: (error as Error).message });
       return null;
     });
+    const taskEnv: Record<string, string> = {
+      PERSEUS_URL: options.platformUrl,
+      PERSEUS_TASK_ID: task.id,
+      PERSEUS_TASK_EPOCH: String(running.lease.epoch),
+      PERSEUS_TASK_TOKEN: running.lease.taskToken,
+      ...(task.chatgroupId ? { PERSEUS_CHATGROUP_ID: task.chatgroupId } : {}),
+      ...(socket ? { PERSEUS_PROGRESS_SOCKET: socket.path } : {}),
+    };
+    // Agent CLIs (the command executor) may reach the task's MCP tools by URL, too.
+    const mcp =
+      options.executor.type === "command"
+        ? await startTaskMcp(taskEnv, (message) => progress("status", message), log)
+        : null;
     try {
       return await options.executor.run({
         task,
@@ -96,14 +110,7 @@ export function runTask(options: {
         progress,
         log,
         approvals: options.approvals,
-        taskEnv: {
-          PERSEUS_URL: options.platformUrl,
-          PERSEUS_TASK_ID: task.id,
-          PERSEUS_TASK_EPOCH: String(running.lease.epoch),
-          PERSEUS_TASK_TOKEN: running.lease.taskToken,
-          ...(task.chatgroupId ? { PERSEUS_CHATGROUP_ID: task.chatgroupId } : {}),
-          ...(socket ? { PERSEUS_PROGRESS_SOCKET: socket.path } : {}),
-        },
+        taskEnv: { ...taskEnv, ...mcp?.env },
       });
     } catch (error) {
       log.error("executor crashed", { taskId: task.id, error: (error as Error).message });
@@ -111,6 +118,7 @@ export function runTask(options: {
     } finally {
       flush();
       await socket?.close();
+      await mcp?.close();
       if (!options.keepSandbox) await sandbox.remove().catch(() => {});
     }
   })();

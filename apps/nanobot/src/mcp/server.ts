@@ -22,20 +22,28 @@ const failure = (value: string) => ({ content: [{ type: "text" as const, text: v
  * `command` executor: `perseus-nanobot mcp`). It reads the task's scope from the
  * environment the nanobot set; nothing outside that scope is reachable.
  */
+/** The task API for `env`, or null when it names no task scope. */
+export function taskApiFor(env: McpTaskEnv): TaskApi | null {
+  return env.PERSEUS_URL && env.PERSEUS_TASK_TOKEN && env.PERSEUS_CHATGROUP_ID
+    ? createTaskApi({
+        platformUrl: env.PERSEUS_URL,
+        taskToken: env.PERSEUS_TASK_TOKEN,
+        chatgroupId: env.PERSEUS_CHATGROUP_ID,
+      })
+    : null;
+}
+
 export function createMcpServer(
   env: McpTaskEnv,
-  options: { version: string; api?: TaskApi } = { version: "0.1.0" },
+  options: {
+    version: string;
+    api?: TaskApi;
+    /** In-process progress sink (the nanobot's per-task HTTP server); else the task's socket. */
+    postProgress?: (message: string) => void | Promise<void>;
+  } = { version: "0.1.0" },
 ) {
   const server = new McpServer({ name: "perseus-nanobot", version: options.version });
-  const scoped =
-    env.PERSEUS_URL && env.PERSEUS_TASK_TOKEN && env.PERSEUS_CHATGROUP_ID
-      ? (options.api ??
-        createTaskApi({
-          platformUrl: env.PERSEUS_URL,
-          taskToken: env.PERSEUS_TASK_TOKEN,
-          chatgroupId: env.PERSEUS_CHATGROUP_ID,
-        }))
-      : null;
+  const scoped = options.api ?? taskApiFor(env);
   const noScope = () =>
     failure(
       "no task scope: run this server from a Perseus task (PERSEUS_URL, PERSEUS_TASK_TOKEN, PERSEUS_CHATGROUP_ID)",
@@ -90,10 +98,11 @@ export function createMcpServer(
       inputSchema: { message: z.string().min(1).max(2_000) },
     },
     async ({ message }) => {
-      if (!env.PERSEUS_PROGRESS_SOCKET)
-        return failure("no progress channel: run this server from a Perseus task");
+      const socket = env.PERSEUS_PROGRESS_SOCKET;
+      const post = options.postProgress ?? (socket ? () => postToProgressSocket(socket, "status", message) : null);
+      if (!post) return failure("no progress channel: run this server from a Perseus task");
       return guard(async () => {
-        await postToProgressSocket(env.PERSEUS_PROGRESS_SOCKET!, "status", message);
+        await post(message);
         return text("posted");
       });
     },

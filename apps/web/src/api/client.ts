@@ -8,6 +8,11 @@ export type ApiClientOptions = {
   fetch?: typeof fetch;
   /** The current access token, sent as `Authorization: Bearer`. */
   getAccessToken?: () => string | null | undefined;
+  /**
+   * Called once after a 401 to a request that carried `usedToken`; answers whether a newer
+   * token exists (e.g. after a refresh), in which case the request is sent once more.
+   */
+  onUnauthorized?: (usedToken: string | null) => Promise<boolean>;
 };
 
 /** What a call passes: the route's inputs (only those it declares) and an abort signal. */
@@ -40,17 +45,25 @@ export function createApiClient(options: ApiClientOptions = {}) {
   const baseUrl = options.baseUrl ?? "";
   const doFetch = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
 
-  async function send(url: string, init: RequestInit): Promise<Response> {
+  async function sendOnce(url: string, init: RequestInit): Promise<{ response: Response; token: string | null }> {
     const headers = new Headers(init.headers);
     headers.set("accept", "application/json, application/problem+json");
-    const token = options.getAccessToken?.();
+    const token = options.getAccessToken?.() ?? null;
     if (token) headers.set("authorization", `Bearer ${token}`);
     try {
-      return await doFetch(`${baseUrl}${url}`, { ...init, headers, credentials: "same-origin" });
+      return { response: await doFetch(`${baseUrl}${url}`, { ...init, headers, credentials: "same-origin" }), token };
     } catch (error) {
       if (init.signal?.aborted) throw error;
       throw networkError(error);
     }
+  }
+
+  /** One retry after a 401, and only when the session has a newer token to offer. */
+  async function send(url: string, init: RequestInit): Promise<Response> {
+    const first = await sendOnce(url, init);
+    if (first.response.status !== 401 || !options.onUnauthorized) return first.response;
+    if (!(await options.onUnauthorized(first.token))) return first.response;
+    return (await sendOnce(url, init)).response;
   }
 
   async function readJson(response: Response): Promise<unknown> {
@@ -92,6 +105,9 @@ export function createApiClient(options: ApiClientOptions = {}) {
       if (!response.ok) throw await errorFromResponse(response);
       return parseWith(schema, await readJson(response), url, response.status);
     },
+
+    /** A raw request with the session's token and the 401 retry (uploads, downloads, streams). */
+    fetch: send,
   };
 }
 

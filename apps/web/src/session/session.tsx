@@ -1,47 +1,60 @@
-import type { SessionResponse } from "@perseus/contracts";
-import { createContext, type ReactNode, useContext, useMemo, useState } from "react";
+import { authRoutes, type SessionResponse, type TenantRole } from "@perseus/contracts";
+import { createContext, type ReactNode, useContext, useMemo, useSyncExternalStore } from "react";
+import { createApiClient } from "../api/client.js";
+import { isApiError } from "../api/errors.js";
+import { createSessionStore, type SessionStatus, type SessionStore } from "./session-store.js";
 
-type SessionState = {
-  session: SessionResponse | null;
-  signIn: (session: SessionResponse) => void;
-  signOut: () => void;
-};
+// The refresh call goes through a client without the 401 retry (it is the retry).
+const refreshClient = createApiClient();
 
-const SessionContext = createContext<SessionState | null>(null);
+/** Web Locks keep two tabs from spending the same rotating refresh cookie at once. */
+function withRefreshLock<T>(work: () => Promise<T>): Promise<T> {
+  const locks = typeof navigator === "undefined" ? undefined : navigator.locks;
+  return locks ? (locks.request("perseus-session-refresh", work) as Promise<T>) : work();
+}
 
-/**
- * The signed-in session. The access token lives in memory only (never in storage a
- * script could read later); the refresh credential is an httpOnly cookie the auth
- * service sets, so a reload signs in again through the refresh route.
- */
-let currentAccessToken: string | null = null;
+/** The console's one session (the access token lives in memory only). */
+export const sessionStore: SessionStore = createSessionStore({
+  refresh: () => refreshClient.call("/api/auth", authRoutes.refresh),
+  isSignedOutError: (error) => isApiError(error) && error.status >= 400 && error.status < 500,
+  withLock: withRefreshLock,
+});
 
 /** For the API client: the token of the current session, if any. */
 export function getAccessToken(): string | null {
-  return currentAccessToken;
+  return sessionStore.getAccessToken();
 }
 
-export function SessionProvider({ children }: { children: ReactNode }) {
-  const [session, setSession] = useState<SessionResponse | null>(null);
-  const value = useMemo<SessionState>(
-    () => ({
-      session,
-      signIn: (next) => {
-        currentAccessToken = next.accessToken;
-        setSession(next);
-      },
-      signOut: () => {
-        currentAccessToken = null;
-        setSession(null);
-      },
-    }),
-    [session],
-  );
-  return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;
+const SessionContext = createContext<SessionStore>(sessionStore);
+
+/** Lets tests (or a second console) use their own store; the app uses the default one. */
+export function SessionProvider({ store, children }: { store?: SessionStore; children: ReactNode }) {
+  return <SessionContext.Provider value={store ?? sessionStore}>{children}</SessionContext.Provider>;
 }
+
+export type SessionState = {
+  status: SessionStatus;
+  session: SessionResponse | null;
+  /** The caller's role in the current tenant (null when signed out). */
+  role: TenantRole | null;
+  signIn: (session: SessionResponse) => void;
+  /** Forgets the session in this tab; see `useSessionActions` for the server-side sign-out. */
+  signOut: () => void;
+  store: SessionStore;
+};
 
 export function useSession(): SessionState {
-  const value = useContext(SessionContext);
-  if (!value) throw new Error("useSession must be used inside <SessionProvider>");
-  return value;
+  const store = useContext(SessionContext);
+  const snapshot = useSyncExternalStore(store.subscribe, store.getSnapshot, store.getSnapshot);
+  return useMemo(
+    () => ({
+      status: snapshot.status,
+      session: snapshot.session,
+      role: snapshot.session?.tenant.role ?? null,
+      signIn: store.signIn,
+      signOut: store.signOut,
+      store,
+    }),
+    [snapshot, store],
+  );
 }

@@ -123,3 +123,40 @@ export const taskEffects = pgTable(
     foreignKey({ columns: [t.tenantId, t.taskId], foreignColumns: [tasks.tenantId, tasks.id] }),
   ],
 );
+
+/**
+ * A robot's request to run a dangerous command under a lease, and its one decision.
+ * `bindingHash` is what the decision binds (command, working directory, environment,
+ * task); a pending request past `expiresAt` counts as expired, which is a denial.
+ */
+export const approvals = pgTable(
+  "approvals",
+  {
+    tenantId: tenantId(),
+    /** The robot's request id: a resent request finds its row. */
+    id: uuid().notNull(),
+    taskId: uuid().notNull(),
+    robotId: uuid().notNull(),
+    chatgroupId: uuid(),
+    epoch: bigint({ mode: "number" }).notNull(),
+    command: text().notNull(),
+    cwd: text().notNull(),
+    envHash: text().notNull(),
+    bindingHash: text().notNull(),
+    reason: text().notNull(),
+    /** pending · approved · denied · expired */
+    status: text().notNull().default("pending"),
+    /** The credential of the connection that asked. */
+    requestedBy: uuid().notNull(),
+    requestedAt: createdAt(),
+    expiresAt: ts().notNull(),
+    decidedBy: uuid(),
+    decidedAt: ts(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.tenantId, t.id] }),
+    foreignKey({ columns: [t.tenantId, t.taskId], foreignColumns: [tasks.tenantId, tasks.id] }),
+    index().on(t.tenantId, t.status, t.requestedAt),
+    index().on(t.tenantId, t.taskId),
+  ],
+);

@@ -64,6 +64,28 @@ export async function takeNextSeq(tx: DbOrTx, tenantId: string, chatgroupId: str
   return row.lastSeq;
 }
 
+/**
+ * Takes `count` consecutive seqs at once (for a batch of messages) and returns the last;
+ * the range is `last - count + 1 … last`. Same locking as takeNextSeq.
+ */
+export async function takeSeqRange(
+  tx: DbOrTx,
+  tenantId: string,
+  chatgroupId: string,
+  count: number,
+): Promise<number> {
+  const [row] = await tx
+    .insert(chatgroupCounters)
+    .values({ tenantId, chatgroupId, lastSeq: count })
+    .onConflictDoUpdate({
+      target: [chatgroupCounters.tenantId, chatgroupCounters.chatgroupId],
+      set: { lastSeq: sql`${chatgroupCounters.lastSeq} + ${count}` },
+    })
+    .returning({ lastSeq: chatgroupCounters.lastSeq });
+  if (!row) throw new Error("chatgroup counter upsert returned no row");
+  return row.lastSeq;
+}
+
 /** The chatgroup's latest seq (0 before the first message). */
 export async function getLastSeq(tx: DbOrTx, chatgroupId: string): Promise<number> {
   const [row] = await tx
@@ -77,6 +99,18 @@ export async function insertMessage(tx: DbOrTx, row: NewMessageRow): Promise<Sto
   const [stored] = await tx.insert(messages).values(row).returning(messageColumns);
   if (!stored) throw new Error("message insert returned no row");
   return stored;
+}
+
+/** Inserts several messages with one statement; the stored rows come back in input order. */
+export async function insertMessages(tx: DbOrTx, rows: NewMessageRow[]): Promise<StoredMessage[]> {
+  if (rows.length === 0) return [];
+  const stored = await tx.insert(messages).values(rows).returning(messageColumns);
+  const byId = new Map(stored.map((row) => [row.id, row]));
+  return rows.map((row) => {
+    const match = byId.get(row.id as string);
+    if (!match) throw new Error("message insert returned fewer rows than it was given");
+    return match;
+  });
 }
 
 export async function findMessage(tx: DbOrTx, messageId: string): Promise<StoredMessage | null> {

@@ -1,4 +1,4 @@
-import { RobotCloseCode } from "@perseus/contracts";
+import { type ApprovalDecidedFrame, RobotCloseCode } from "@perseus/contracts";
 import type { Db } from "@perseus/db";
 import type { FastifyBaseLogger } from "fastify";
 import { type AssignmentPolicy, claimOffers, releaseOffers } from "../leases/assignment.js";
@@ -116,6 +116,7 @@ export function createHub(options: HubOptions) {
     dispatch(robot: RobotRef): Promise<void>;
     onWake(message: WakeMessage): void;
     deliverCancel(tenantId: string, robotId: string, taskId: string): void;
+    deliverApproval(tenantId: string, robotId: string, frame: ApprovalDecidedFrame): void;
     tick(): Promise<void>;
     refreshPresence(): Promise<void>;
     closeAll(code: number, reason: string): Promise<void>;
@@ -165,6 +166,8 @@ export function createHub(options: HubOptions) {
         if (session) void dispatch(session.robot);
       } else if (message.k === "cancel") {
         hub.deliverCancel(message.t, message.r, message.task);
+      } else if (message.k === "approval") {
+        hub.deliverApproval(message.t, message.r, message.f);
       } else {
         sessions
           .get(message.conn)
@@ -177,6 +180,12 @@ export function createHub(options: HubOptions) {
         if (epoch !== undefined)
           session.push({ type: "cancel", taskId, epoch, reason: "cancelled by a user" });
       }
+    },
+    deliverApproval(tenantId, robotId, frame) {
+      const connections = [...(byRobot.get(`${tenantId}|${robotId}`) ?? [])];
+      // The connection holding the lease asked; any other of the robot's ignores an unknown request id.
+      const holders = connections.filter((session) => session.leases.has(frame.taskId));
+      for (const session of holders.length ? holders : connections) session.push(frame);
     },
     /** The local poll: every robot with a free slot here claims, with or without Redis. */
     async tick() {

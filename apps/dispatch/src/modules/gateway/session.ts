@@ -1,7 +1,9 @@
 import {
   type AcceptFrame,
+  type ApprovalRequestFrame,
   type HeartbeatFrame,
   type HelloFrame,
+  type LeaseRef,
   type OfferedTask,
   ROBOT_PROTOCOL_MIN_VERSION,
   ROBOT_PROTOCOL_VERSION,
@@ -66,6 +68,11 @@ export type SessionDeps = {
   waker: Waker;
   /** Whether the token is still acceptable now (not expired, not revoked): checked on every frame. */
   isStillValid(verified: VerifiedToken): boolean;
+  /** Dangerous-command approvals: requests under a lease, and decisions sent again on resume. */
+  approvals: {
+    request(robot: RobotRef, frame: ApprovalRequestFrame): Promise<RobotServerFrame[]>;
+    decisionsFor(robot: RobotRef, leases: readonly LeaseRef[]): Promise<RobotServerFrame[]>;
+  };
 };
 
 const MAX_CONSECUTIVE_ERRORS = 20;
@@ -265,6 +272,8 @@ export class RobotSession {
         this.deps.hub.dispatchSoon(this.robot);
         return written.ok ? [ack({ status: written.status })] : refused(written);
       }
+      case "approval.request":
+        return this.deps.approvals.request(this.robot, frame);
     }
   }
 
@@ -385,6 +394,13 @@ export class RobotSession {
       lost,
     };
     this.deps.hub.dispatchSoon(this.robot);
-    return this.ok([welcome]);
+    // Decisions the robot may have missed while it was away follow the welcome.
+    const decisions = await this.deps.approvals
+      .decisionsFor(
+        this.robot,
+        resumed.map(({ lease }) => ({ taskId: lease.taskId, epoch: lease.epoch })),
+      )
+      .catch(() => []);
+    return this.ok([welcome, ...decisions]);
   }
 }

@@ -1,3 +1,4 @@
+import { ApprovalDecidedFrame } from "@perseus/contracts";
 import type { Redis } from "ioredis";
 import { z } from "zod";
 import type { TaskRow } from "../tasks/task-events.js";
@@ -15,12 +16,15 @@ export type Waker = {
   retryAt(tenantId: string, robotId: string, at: Date): void;
   /** Close a robot connection wherever it is held (a newer connection replaced it). */
   replace(connectionId: string): void;
+  /** An approval was decided: the replica holding the task's lease pushes the frame to the robot. */
+  approval(tenantId: string, robotId: string, frame: ApprovalDecidedFrame): void;
 };
 
 export const WakeMessage = z.discriminatedUnion("k", [
   z.object({ k: z.literal("wake"), o: z.string(), t: z.uuid(), r: z.uuid() }),
   z.object({ k: z.literal("cancel"), o: z.string(), t: z.uuid(), r: z.uuid(), task: z.uuid() }),
   z.object({ k: z.literal("replace"), o: z.string(), conn: z.string().max(64) }),
+  z.object({ k: z.literal("approval"), o: z.string(), t: z.uuid(), r: z.uuid(), f: ApprovalDecidedFrame }),
 ]);
 export type WakeMessage = z.infer<typeof WakeMessage>;
 
@@ -43,11 +47,18 @@ export function createRedisWaker(options: {
     cancel: (t, r, task) => send({ k: "cancel", o: options.instanceId, t, r, task }),
     retryAt: options.retryAt,
     replace: (conn) => send({ k: "replace", o: options.instanceId, conn }),
+    approval: (t, r, f) => send({ k: "approval", o: options.instanceId, t, r, f }),
   };
 }
 
 /** For tests and tools without background work. */
-export const noopWaker: Waker = { robot: () => {}, cancel: () => {}, retryAt: () => {}, replace: () => {} };
+export const noopWaker: Waker = {
+  robot: () => {},
+  cancel: () => {},
+  retryAt: () => {},
+  replace: () => {},
+  approval: () => {},
+};
 
 /** Queued rows with a future not_before get a delayed wake-up, so retries run on time. */
 export function scheduleRetries(waker: Waker, rows: readonly TaskRow[]) {

@@ -1,7 +1,7 @@
 import { type EdgeServiceStatus, EdgeStatusResponse, type EdgeUpstreamStatus } from "@perseus/contracts";
 import { useQuery } from "@tanstack/react-query";
-import { api } from "../api/api.js";
-import { describeError } from "../api/errors.js";
+import { api } from "../../api/api.js";
+import { describeError } from "../../api/errors.js";
 
 function formatUptime(seconds: number | null): string {
   if (seconds === null) return "—";

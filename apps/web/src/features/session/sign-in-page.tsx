@@ -1,15 +1,19 @@
 import { authRoutes, LoginBody } from "@perseus/contracts";
 import { useMutation } from "@tanstack/react-query";
-import { useNavigate } from "@tanstack/react-router";
+import { Link, useNavigate, useSearch } from "@tanstack/react-router";
 import { type FormEvent, useId, useState } from "react";
-import { api } from "../api/api.js";
-import { describeError, isApiError } from "../api/errors.js";
-import { useSession } from "../session/session.js";
+import { api } from "../../api/api.js";
+import { describeError, isApiError } from "../../api/errors.js";
+import { PublicPage } from "../../layout/public-page.js";
+import { useSession } from "../../session/session.js";
+import { OidcButton } from "./oidc-button.js";
+import { safeRedirect } from "./safe-redirect.js";
 
 /** Email + password sign-in against the auth service (`POST /api/auth/login`). */
 export function SignInPage() {
   const { signIn } = useSession();
   const navigate = useNavigate();
+  const search = useSearch({ from: "/sign-in" });
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [localErrors, setLocalErrors] = useState<Record<string, string>>({});
@@ -19,7 +23,7 @@ export function SignInPage() {
     mutationFn: (body: LoginBody) => api.call("/api/auth", authRoutes.login, { body }),
     onSuccess: async (session) => {
       signIn(session);
-      await navigate({ to: "/" });
+      await navigate({ href: safeRedirect(search.redirect) });
     },
   });
 
@@ -48,8 +52,7 @@ export function SignInPage() {
       : null;
 
   return (
-    <section className="page narrow" aria-labelledby="sign-in-title">
-      <h1 id="sign-in-title">Sign in</h1>
+    <PublicPage title="Sign in" titleId="sign-in-title">
       <form
         className="card form"
         onSubmit={onSubmit}
@@ -101,6 +104,10 @@ export function SignInPage() {
           {login.isPending ? "Signing in…" : "Sign in"}
         </button>
       </form>
-    </section>
+      <OidcButton />
+      <p>
+        New to Perseus? <Link to="/sign-up">Create an organisation</Link>.
+      </p>
+    </PublicPage>
   );
 }

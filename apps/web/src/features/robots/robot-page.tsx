@@ -1,0 +1,3 @@
+export function RobotPage() {
+  return <section className="page"><h1>RobotPage</h1></section>;
+}

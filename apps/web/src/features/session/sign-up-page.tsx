@@ -1,0 +1,3 @@
+export function SignUpPage() {
+  return <section className="page"><h1>SignUpPage</h1></section>;
+}

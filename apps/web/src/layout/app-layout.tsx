@@ -1,0 +1,60 @@
+import { Link, Navigate, Outlet, useLocation } from "@tanstack/react-router";
+import { useEffect, useId, useState } from "react";
+import { can } from "../session/permissions.js";
+import { useSession } from "../session/session.js";
+import { navItems, navSections } from "./nav-items.js";
+
+/** The signed-in console: side navigation (a menu on narrow screens) and the page. */
+export function AppLayout() {
+  const { status, role } = useSession();
+  const location = useLocation();
+  const [open, setOpen] = useState(false);
+  const navId = useId();
+
+  // A page change closes the narrow-screen menu.
+  useEffect(() => setOpen(false), [location.pathname]);
+
+  if (status === "signed-out") return <Navigate to="/sign-in" search={{ redirect: location.href }} />;
+
+  const visible = navItems.filter((item) => !item.permission || can(role, item.permission));
+  return (
+    <div className="app-body">
+      <button
+        type="button"
+        className="button button-ghost nav-toggle"
+        aria-expanded={open}
+        aria-controls={navId}
+        onClick={() => setOpen((value) => !value)}
+      >
+        Menu
+      </button>
+      <nav id={navId} aria-label="Main" className={`side-nav${open ? " open" : ""}`}>
+        {navSections.map((section) => {
+          const items = visible.filter((item) => item.section === section);
+          if (!items.length) return null;
+          return (
+            <div key={section} className="nav-section">
+              <h2 className="nav-heading">{section}</h2>
+              <ul className="nav-list">
+                {items.map((item) => (
+                  <li key={`${item.to}`}>
+                    <Link
+                      to={item.to}
+                      activeOptions={{ exact: item.exact ?? false }}
+                      activeProps={{ "aria-current": "page", className: "active" }}
+                    >
+                      {item.label}
+                    </Link>
+                  </li>
+                ))}
+              </ul>
+            </div>
+          );
+        })}
+      </nav>
+      <main id="main" tabIndex={-1} className="app-main">
+        <Outlet />
+      </main>
+    </div>
+  );
+}
