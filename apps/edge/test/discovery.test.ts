@@ -54,6 +54,9 @@ describe("dns:// upstreams (docker compose --scale)", () => {
   };
 
   it("routes to every address the name resolves to, following scale up and down", async () => {
+    await eventually(
+      async () => (await statusOf(edge)).services[1]?.upstreams.filter((u) => u.isReady).length === 1,
+    );
     expect(await instancesOver(4)).toEqual(new Set(["chat-1"]));
 
     records = ["127.0.0.1", "127.0.0.2"];

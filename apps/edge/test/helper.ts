@@ -102,7 +102,9 @@ export async function startEdge(env: Record<string, string>, resolver?: Resolver
   const config = loadConfig({
     LOG_LEVEL: "silent",
     EDGE_HEALTH_INTERVAL_MS: "100",
-    EDGE_HEALTH_TIMEOUT_MS: "500",
+    // Generous: on a loaded CI machine a healthy upstream's /readyz may take a while, and
+    // a slow answer must not count as down (tests that want "down" stop the upstream).
+    EDGE_HEALTH_TIMEOUT_MS: "3000",
     EDGE_DNS_REFRESH_MS: "100",
     ...env,
   });

@@ -94,10 +94,11 @@ describe("startProcess", () => {
       args: [ticker],
       env: { NEVER_READY: "1" },
       ready: { line: /^ready/ },
-      readyTimeoutMs: 500,
+      // Long enough for a loaded machine to start node and print the first line.
+      readyTimeoutMs: 4_000,
     }).catch((e: Error) => e);
     expect(error).toBeInstanceOf(Error);
-    expect((error as Error).message).toMatch(/never-ready: not ready .* within 500 ms; it was killed/);
+    expect((error as Error).message).toMatch(/never-ready: not ready .* within 4000 ms; it was killed/);
     expect((error as Error).message).toContain("starting up, but never getting ready");
   });
 
