@@ -94,12 +94,24 @@ export async function seedDemo({ edgeUrl, dataDir }) {
 
   const { items: robots } = expectStatus(await call(authRoutes.listRobots, { token }), 200, "listing robots");
   let robot = robots.find((item) => item.handle === DEMO.robot.handle && !item.revokedAt);
-  if (!robot)
+  if (!robot) {
     robot = expectStatus(
       await call(authRoutes.createRobot, { token, body: DEMO.robot }),
       201,
       "creating the robot",
     );
+    // The demo robot runs what it is asked as a shell command (`@jane echo hi`); new robots
+    // otherwise start with the agent executor, which needs model profiles first.
+    expectStatus(
+      await call(authRoutes.putRobotConfig, {
+        token,
+        params: { id: robot.id },
+        body: { settings: { executor: "shell" } },
+      }),
+      200,
+      "configuring the robot",
+    );
+  }
 
   const stateFile = join(dataDir, "demo-robot.json");
   const saved = existsSync(stateFile) ? JSON.parse(await readFile(stateFile, "utf8").catch(() => "{}")) : {};
