@@ -9,6 +9,8 @@ const { values, positionals } = parseArgs({
   options: {
     reps: { type: "string", default: "3" },
     duration: { type: "string", default: "5" },
+    // Benchmarks with a size scale (b7) go to their largest case (1 GB files) only when asked.
+    big: { type: "boolean", default: false },
     "admin-url": {
       type: "string",
       default: process.env.DATABASE_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/perseus",
@@ -28,7 +30,7 @@ const benchmarks: Record<string, string> = {
   b6: "./b6-connections/index.js",
   b7: "./b7-workspace/index.js",
 };
-export type BenchOptions = { reps: number; durationSeconds: number; adminUrl: string };
+export type BenchOptions = { reps: number; durationSeconds: number; adminUrl: string; big: boolean };
 type BenchModule = { run: (options: BenchOptions) => Promise<unknown> };
 
 const selected = positionals.length ? positionals : Object.keys(benchmarks);
@@ -53,7 +55,12 @@ for (const name of selected) {
     continue;
   }
   const module = (await import(path)) as BenchModule;
-  results[name] = await module.run({ reps, durationSeconds, adminUrl: values["admin-url"]! });
+  results[name] = await module.run({
+    reps,
+    durationSeconds,
+    adminUrl: values["admin-url"]!,
+    big: values.big ?? false,
+  });
 }
 mkdirSync("results", { recursive: true });
 const file = `results/${new Date().toISOString().replaceAll(":", "-")}.json`;

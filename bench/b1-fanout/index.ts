@@ -43,7 +43,9 @@ const FRACTIONS = [0.25, 0.5];
 const allSubjects = ["bare", "chat"] as const;
 type SubjectName = (typeof allSubjects)[number];
 // Development only: BENCH_B1_SUBJECTS=chat skips the baseline.
-const subjects = allSubjects.filter((s) => (process.env.BENCH_B1_SUBJECTS ?? "bare,chat").split(",").includes(s));
+const subjects = allSubjects.filter((s) =>
+  (process.env.BENCH_B1_SUBJECTS ?? "bare,chat").split(",").includes(s),
+);
 
 /**
  * B1: chat fan-out. The real chat service (HTTP post → Postgres → outbox → stream → hub →
@@ -97,7 +99,7 @@ export async function run(options: B1Options) {
               durationSeconds: options.durationSeconds,
               fractions: FRACTIONS,
               windowDeliveries: 20_000,
-              postConcurrency: 16,
+              postConcurrency: 64,
             };
             const file = writeLoadConfig("b1", config);
             try {
@@ -143,7 +145,10 @@ function report(raw: Record<SubjectName, Map<number, LoadResult[]>>) {
   for (const size of roomSizes) {
     const bare = raw.bare.get(size) ?? [];
     const chat = raw.chat.get(size) ?? [];
-    const throughput = { bare: summarize(bare.map((r) => r.deliveriesPerSecond)), chat: summarize(chat.map((r) => r.deliveriesPerSecond)) };
+    const throughput = {
+      bare: summarize(bare.map((r) => r.deliveriesPerSecond)),
+      chat: summarize(chat.map((r) => r.deliveriesPerSecond)),
+    };
     const p99Half = { bare: at(bare, 0.5, "p99"), chat: at(chat, 0.5, "p99") };
     const integrity = (list: LoadResult[]) => ({
       lost: list.reduce((a, r) => a + r.lost, 0),
@@ -161,7 +166,10 @@ function report(raw: Record<SubjectName, Map<number, LoadResult[]>>) {
         (["bare", "chat"] as const).map((name) => [
           name,
           Object.fromEntries(
-            FRACTIONS.map((f) => [`${f * 100}%`, { p50: at(raw[name].get(size) ?? [], f, "p50"), p99: at(raw[name].get(size) ?? [], f, "p99") }]),
+            FRACTIONS.map((f) => [
+              `${f * 100}%`,
+              { p50: at(raw[name].get(size) ?? [], f, "p50"), p99: at(raw[name].get(size) ?? [], f, "p99") },
+            ]),
           ),
         ]),
       ),
@@ -189,7 +197,16 @@ function report(raw: Record<SubjectName, Map<number, LoadResult[]>>) {
     }
   }
   printTable(
-    ["room", "subject", "deliveries/s (range)", "÷ bare", "p50/p99 ms @25 %", "p50/p99 ms @50 % (p99 range)", "p99 ÷ bare", "lost/out-of-order"],
+    [
+      "room",
+      "subject",
+      "deliveries/s (range)",
+      "÷ bare",
+      "p50/p99 ms @25 %",
+      "p50/p99 ms @50 % (p99 range)",
+      "p99 ÷ bare",
+      "lost/out-of-order",
+    ],
     rows,
   );
   return results;

@@ -61,7 +61,16 @@ await inPool(
   Array.from({ length: rooms.length * roomSize }, (_, i) => i),
   64,
   async (i) => {
-    const ws = await openSocket(target, config.tokens[i % config.tokens.length]!);
+    let ws: Tracked["ws"] | undefined;
+    // On a loaded machine a ticket can expire before its upgrade: retry like a browser.
+    for (let attempt = 1; !ws; attempt++) {
+      try {
+        ws = await openSocket(target, config.tokens[i % config.tokens.length]!);
+      } catch (error) {
+        if (attempt >= 5) throw error;
+        await sleep(200 * attempt);
+      }
+    }
     const tracked: Tracked = {
       ws,
       room: rooms[Math.floor(i / roomSize)]!,
@@ -72,13 +81,15 @@ await inPool(
       reloads: 0,
       subscribed: false,
       hasCursor: false,
+      subscribeErrors: 0,
     };
     track(tracked, onMessage);
     sockets.push(tracked);
     subscribe(tracked);
   },
 );
-if (!(await waitFor(() => sockets.every((s) => s.subscribed), 30_000))) throw new Error("subscribe timed out");
+if (!(await waitFor(() => sockets.every((s) => s.subscribed), 30_000)))
+  throw new Error("subscribe timed out");
 const connectSeconds = (performance.now() - connectStart) / 1_000;
 
 let postsInFlight = 0;
@@ -135,7 +146,14 @@ const saturationDrained = await drain();
 wake = () => {};
 
 // ---- open-loop latency at fractions of saturation ----------------------------------------
-const latency: { fraction: number; messagesPerSecond: number; p50: number; p99: number; samples: number; drained: boolean }[] = [];
+const latency: {
+  fraction: number;
+  messagesPerSecond: number;
+  p50: number;
+  p99: number;
+  samples: number;
+  drained: boolean;
+}[] = [];
 for (const fraction of config.fractions) {
   await sleep(500);
   const rate = Math.max(1, (fraction * deliveriesPerSecond) / roomSize);

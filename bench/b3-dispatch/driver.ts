@@ -12,13 +12,18 @@ export type DriverArgs = {
   userToken: string;
   robots: { robotId: string; token: string }[];
   concurrency: number;
+  /** Run one after the other on the same connected robots. */
+  phases: Phase[];
+  runId: string;
+};
+export type Phase = {
   rate: number;
   seconds: number;
   /** Share of robots whose connection is cut every `cutEveryMs` (0: none). */
   cutFraction: number;
   cutEveryMs: number;
+  /** How long to wait after the last create for every task to be completed. */
   drainMs: number;
-  runId: string;
 };
 
 const args = JSON.parse(readFileSync(process.argv[2]!, "utf8")) as DriverArgs;
@@ -88,80 +93,92 @@ for (let i = 0; i < robots.length; i += 50) await Promise.all(robots.slice(i, i 
 const connectMs = nowMs() - connectStart;
 
 // Warm-up (not counted): one task per robot for the first few robots, to load code paths and pools.
-await Promise.all(
-  args.robots.slice(0, 20).map((r, i) => createTask(r.robotId, `warm ${args.runId} ${i}`)),
-);
+await Promise.all(args.robots.slice(0, 20).map((r, i) => createTask(r.robotId, `warm ${args.runId} ${i}`)));
 await new Promise((resolve) => setTimeout(resolve, 500));
 
-const total = Math.round(args.rate * args.seconds);
-const start = nowMs() + 20;
-const windowEnd = start + args.seconds * 1000;
-let sent = 0;
-let cuts = 0;
-const cutTimer =
-  args.cutFraction > 0
-    ? setInterval(() => {
-        const count = Math.max(1, Math.round(robots.length * args.cutFraction));
-        for (let i = 0; i < count; i++) robots[Math.floor(Math.random() * robots.length)]!.cut();
-        cuts += count;
-      }, args.cutEveryMs)
-    : undefined;
-await new Promise<void>((resolve) => {
-  const tick = () => {
-    const now = nowMs();
-    while (sent < total && start + (sent * 1000) / args.rate <= now) {
-      const seq = sent++;
-      const prompt = `b3 ${args.runId} ${seq}`;
-      const sample: Sample = { scheduled: start + (seq * 1000) / args.rate, executions: 0, completions: 0 };
-      samples.set(prompt, sample);
-      const robot = args.robots[seq % args.robots.length]!;
-      void createTask(robot.robotId, prompt).then((status) => {
-        sample.created = nowMs();
-        sample.status = status;
-        statuses[status] = (statuses[status] ?? 0) + 1;
-        if (status !== 201) createErrors++;
-      });
-    }
-    if (sent >= total) resolve();
-    else setTimeout(tick, 1);
-  };
-  tick();
-});
-if (cutTimer) clearInterval(cutTimer);
-const drainDeadline = nowMs() + args.drainMs;
-while (completed + createErrors < total && nowMs() < drainDeadline)
-  await new Promise((resolve) => setTimeout(resolve, 50));
-const drainedAfterMs = Math.max(0, nowMs() - windowEnd);
+async function runPhase(phaseIndex: number, phase: Phase) {
+  const runId = `${args.runId}-${phaseIndex}`;
+  samples.clear();
+  completed = 0;
+  createErrors = 0;
+  for (const key of Object.keys(statuses)) delete statuses[key];
+  const connectsBefore = robots.reduce((sum, r) => sum + r.connects, 0);
+  const total = Math.round(phase.rate * phase.seconds);
+  const start = nowMs() + 20;
+  const windowEnd = start + phase.seconds * 1000;
+  let sent = 0;
+  let cuts = 0;
+  const cutTimer =
+    phase.cutFraction > 0
+      ? setInterval(() => {
+          const count = Math.max(1, Math.round(robots.length * phase.cutFraction));
+          for (let i = 0; i < count; i++) robots[Math.floor(Math.random() * robots.length)]!.cut();
+          cuts += count;
+        }, phase.cutEveryMs)
+      : undefined;
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const now = nowMs();
+      while (sent < total && start + (sent * 1000) / phase.rate <= now) {
+        const seq = sent++;
+        const prompt = `b3 ${runId} ${seq}`;
+        const sample: Sample = {
+          scheduled: start + (seq * 1000) / phase.rate,
+          executions: 0,
+          completions: 0,
+        };
+        samples.set(prompt, sample);
+        const robot = args.robots[seq % args.robots.length]!;
+        void createTask(robot.robotId, prompt).then((status) => {
+          sample.created = nowMs();
+          sample.status = status;
+          statuses[status] = (statuses[status] ?? 0) + 1;
+          if (status !== 201) createErrors++;
+        });
+      }
+      if (sent >= total) resolve();
+      else setTimeout(tick, 1);
+    };
+    tick();
+  });
+  if (cutTimer) clearInterval(cutTimer);
+  const drainDeadline = nowMs() + phase.drainMs;
+  while (completed + createErrors < total && nowMs() < drainDeadline)
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  const drainedAfterMs = Math.max(0, nowMs() - windowEnd);
 
-const all = [...samples.values()];
-const offerLatency = all.filter((s) => s.offer !== undefined).map((s) => s.offer! - s.scheduled);
-const acceptLatency = all.filter((s) => s.accepted !== undefined).map((s) => s.accepted! - s.scheduled);
-const createLatency = all.filter((s) => s.created !== undefined).map((s) => s.created! - s.scheduled);
-const acceptedInWindow = all.filter((s) => s.accepted !== undefined && s.accepted <= windowEnd).length;
-for (const robot of robots) robot.stop();
-agent.destroy();
-console.log(
-  JSON.stringify({
-    robots: robots.length,
-    rate: args.rate,
+  const all = [...samples.values()];
+  const offerLatency = all.filter((s) => s.offer !== undefined).map((s) => s.offer! - s.scheduled);
+  const acceptLatency = all.filter((s) => s.accepted !== undefined).map((s) => s.accepted! - s.scheduled);
+  const createLatency = all.filter((s) => s.created !== undefined).map((s) => s.created! - s.scheduled);
+  const acceptedInWindow = all.filter((s) => s.accepted !== undefined && s.accepted <= windowEnd).length;
+  return {
+    runId,
+    rate: phase.rate,
     sent,
     createErrors,
-    statuses,
-    connectMs,
+    statuses: { ...statuses },
     createP50: percentile(createLatency, 50),
     createP99: percentile(createLatency, 99),
     offerP50: percentile(offerLatency, 50),
     offerP99: percentile(offerLatency, 99),
     acceptP50: percentile(acceptLatency, 50),
     acceptP99: percentile(acceptLatency, 99),
-    acceptedPerSecond: acceptedInWindow / args.seconds,
+    acceptedPerSecond: acceptedInWindow / phase.seconds,
     acceptedTotal: acceptLatency.length,
     completed,
     drainedAfterMs,
     cuts,
-    reconnects: robots.reduce((sum, r) => sum + r.connects - 1, 0),
-    lost: all.filter((s) => s.status === 201 && s.completions === 0).length,
+    reconnects: robots.reduce((sum, r) => sum + r.connects, 0) - connectsBefore,
+    // Created (201) and never completed by the end of the drain.
+    unfinished: all.filter((s) => s.status === 201 && s.completions === 0).length,
     duplicated: all.filter((s) => s.executions > 1).length,
-  }),
-);
+  };
+}
+
+const results = [];
+for (const [i, phase] of args.phases.entries()) results.push(await runPhase(i, phase));
+for (const robot of robots) robot.stop();
+agent.destroy();
+console.log(JSON.stringify({ robots: robots.length, connectMs, phases: results }));
 process.exit(0);

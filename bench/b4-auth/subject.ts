@@ -57,6 +57,7 @@ if (variant === "node-http") {
     });
   }
   await redis.set(`bench:${tenantId}`, "value");
+  // No logLevel: services log at the production default (info), one access line per request.
   const app = await createServiceApp({
     name: "bench",
     version: "0",

@@ -1,16 +1,17 @@
-// B5 subject: posts messages through the chat service's own persistence code (withTenant,
-// the chatgroup access check, seq counter, message insert, outbox row) with N posts in
-// flight, one room per in-flight slot. `batched` stores `batchSize` messages per
-// transaction through the same module's batch path. Prints one JSON line.
+// B5 subject: stores messages through the chat service's own persistence code with N
+// transactions in flight, one room per slot. `single`: withTenant, the chatgroup access
+// check, storeMessage (seq counter, message row, outbox row), one message per transaction.
+// `post`: the service's post(), whose group commit coalesces concurrent posts. `batched`:
+// `batchSize` messages per transaction through storeMessages. Prints one JSON line.
 import { createDb, createPool, withTenant } from "@perseus/db";
 import { requireChatgroup } from "../../apps/chat/src/lib/access.js";
 import { createMessagesService } from "../../apps/chat/src/modules/messages/messages.service.js";
-import { storeMessages } from "../../apps/chat/src/modules/messages/messages.store.js";
+import { storeMessage, storeMessages } from "../../apps/chat/src/modules/messages/messages.store.js";
 import { percentile } from "../lib/latency.js";
 
 export type WorkerJob = {
   appUrl: string;
-  mode: "single" | "batched";
+  mode: "single" | "post" | "batched";
   inFlight: number;
   batchSize: number;
   durationSeconds: number;
@@ -28,25 +29,31 @@ const service = createMessagesService({ db, maxMessageBytes: 32_768 });
 
 const contextOf = (slot: number) => {
   const userId = job.authors[slot]!;
-  return { tenantId: job.tenantId, actor: { type: "user" as const, userId, tenantId: job.tenantId, role: "user" as const } };
+  return {
+    tenantId: job.tenantId,
+    actor: { type: "user" as const, userId, tenantId: job.tenantId, role: "user" as const },
+  };
 };
 
 /** One transaction of the chosen kind; returns how many rows it committed. */
 async function once(slot: number): Promise<number> {
   const ctx = contextOf(slot);
   const chatgroupId = job.rooms[slot]!;
-  if (job.mode === "single") {
+  if (job.mode === "post") {
     await service.post(ctx, chatgroupId, { body: job.body, attachments: [] });
     return 1;
   }
   return withTenant(db, ctx, async (tx) => {
     const chatgroup = await requireChatgroup(tx, ctx.actor, chatgroupId, { forWriting: true });
+    const author = { authorType: "user" as const, authorId: ctx.actor.userId, body: job.body };
+    if (job.mode === "single") {
+      await storeMessage(tx, { tenantId: job.tenantId, chatgroup, ...author });
+      return 1;
+    }
     const inputs = Array.from({ length: job.batchSize }, () => ({
       tenantId: job.tenantId,
       chatgroup,
-      authorType: "user" as const,
-      authorId: ctx.actor.userId,
-      body: job.body,
+      ...author,
     }));
     return (await storeMessages(tx, inputs)).length;
   });

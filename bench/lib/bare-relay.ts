@@ -4,7 +4,7 @@
 // Prints `READY {"port"}`.
 import { randomUUID } from "node:crypto";
 import { createServer } from "node:http";
-import { WebSocket, WebSocketServer } from "ws";
+import { type WebSocket, WebSocketServer } from "ws";
 
 type Room = { seq: number; sockets: Set<WebSocket>; history: Buffer[] };
 // The real hub replays up to 500 missed messages on resume; keep as many here.

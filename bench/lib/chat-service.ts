@@ -1,8 +1,10 @@
 // The real chat service as a benchmark subject: a migrated bench database, a token signer
 // whose JWKS the service fetches over HTTP (as it does from the auth service), bulk
 // fixtures (one tenant, one team, users, team-visible chatgroups) and the service process.
+import { spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { once } from "node:events";
+import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -12,7 +14,7 @@ import { createDb, createPool, schema, withTenant } from "@perseus/db";
 import { migrate } from "@perseus/db/migrate";
 import { generateSigningKey, signToken } from "@perseus/kit";
 import { Redis } from "ioredis";
-import { startPinned, type Subject } from "./processes.js";
+import { type Subject, startPinned } from "./processes.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, "..", "..");
@@ -61,7 +63,11 @@ export async function startSigner(): Promise<Signer & { close: () => Promise<voi
 export type Fixture = { tenantId: string; userIds: string[]; chatgroupIds: string[] };
 
 /** One tenant and team; every user is a team member, so every user may read every chatgroup. */
-export async function createFixture(databaseUrl: string, users: number, chatgroups: number): Promise<Fixture> {
+export async function createFixture(
+  databaseUrl: string,
+  users: number,
+  chatgroups: number,
+): Promise<Fixture> {
   const pool = createPool({ url: databaseUrl, max: 2 });
   const db = createDb(pool);
   const tenantId = randomUUID();
@@ -76,13 +82,16 @@ export async function createFixture(databaseUrl: string, users: number, chatgrou
   const chatgroupIds = Array.from({ length: chatgroups }, () => randomUUID());
   try {
     // Multi-row inserts in chunks: the bind-parameter limit, not speed, bounds the chunk.
-    for (let i = 0; i < userRows.length; i += 1_000) await db.insert(schema.users).values(userRows.slice(i, i + 1_000));
+    for (let i = 0; i < userRows.length; i += 1_000)
+      await db.insert(schema.users).values(userRows.slice(i, i + 1_000));
     await withTenant(db, { tenantId }, async (tx) => {
       await tx.insert(schema.tenants).values({ tenantId, name: `bench ${tag}` });
       await tx.insert(schema.teams).values({ tenantId, id: teamId, name: "bench" });
       for (let i = 0; i < userRows.length; i += 1_000) {
         const chunk = userRows.slice(i, i + 1_000);
-        await tx.insert(schema.memberships).values(chunk.map((u) => ({ tenantId, userId: u.id, role: "user" })));
+        await tx
+          .insert(schema.memberships)
+          .values(chunk.map((u) => ({ tenantId, userId: u.id, role: "user" })));
         await tx.insert(schema.teamMembers).values(chunk.map((u) => ({ tenantId, teamId, userId: u.id })));
       }
       await tx
@@ -125,9 +134,16 @@ export async function startChatService(options: {
   jwksUrl: string;
   env?: Record<string, string>;
 }): Promise<ServiceSubject> {
-  const subject = await startPinned(
+  const subject = await startPatiently(
     options.core,
-    ["--conditions=@perseus/source", "--import", "tsx", join(here, "ready-wrapper.ts")],
+    [
+      // BENCH_CHAT_NODE_ARGS adds flags to the service only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+      ...(process.env.BENCH_CHAT_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
+      "--conditions=@perseus/source",
+      "--import",
+      "tsx",
+      join(here, "ready-wrapper.ts"),
+    ],
     {
       NODE_ENV: "production",
       LOG_LEVEL: "warn",
@@ -144,11 +160,56 @@ export async function startChatService(options: {
     },
   );
   const pid = subject.process.pid!;
+  // The service's own log (warnings and errors) stays inspectable after the run.
+  const logFile = join(tmpdir(), `perseus-bench-chat-${pid}.log`);
+  subject.process.stdout!.on("data", (chunk: Buffer) => appendFileSync(logFile, chunk));
   return {
     ...subject,
     pid,
     httpUrl: `http://127.0.0.1:${options.port}`,
     wsUrl: `ws://127.0.0.1:${options.port}/api/chat/realtime`,
+  };
+}
+
+/**
+ * Like startPinned, with a start-up allowance for a loaded machine (compiling the service's
+ * sources can take over 30 s there) and a child that is killed when it never gets ready.
+ */
+async function startPatiently(core: string, args: string[], env: NodeJS.ProcessEnv): Promise<Subject> {
+  const child = spawn("taskset", ["-c", core, process.execPath, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const ready = await new Promise<Record<string, string>>((resolve, reject) => {
+    let buffer = "";
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error("the chat service did not get ready within 180 s"));
+    }, 180_000);
+    const onData = (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const match = /READY (\{.*\})/.exec(buffer);
+      if (!match) return;
+      clearTimeout(timer);
+      child.stdout!.off("data", onData);
+      resolve(JSON.parse(match[1]!) as Record<string, string>);
+    };
+    child.stdout!.on("data", onData);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the chat service exited with ${code} before it was ready`));
+    });
+  });
+  return {
+    process: child,
+    ready,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+      await once(child, "exit");
+      clearTimeout(timer);
+    },
   };
 }
 

@@ -23,14 +23,19 @@ export async function startPinned(
   const ready = await new Promise<Record<string, string>>((resolve, reject) => {
     let buffer = "";
     const timer = setTimeout(() => reject(new Error(`no READY line from ${args.join(" ")}`)), 30_000);
-    child.stdout!.on("data", (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       buffer += chunk.toString();
       const match = /READY (\{.*\})/.exec(buffer);
       if (match) {
         clearTimeout(timer);
+        // Keep draining the subject's output (its logs) without buffering or scanning it:
+        // a chatty subject would otherwise cost the driver quadratic time on a shared core.
+        child.stdout!.off("data", onData);
+        child.stdout!.resume();
         resolve(JSON.parse(match[1]!) as Record<string, string>);
       }
-    });
+    };
+    child.stdout!.on("data", onData);
     child.once("exit", (code) => {
       clearTimeout(timer);
       reject(new Error(`subject exited with ${code} before READY`));

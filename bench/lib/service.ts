@@ -34,20 +34,30 @@ export function rssOf(pid: number): number {
 }
 
 /**
- * Starts `apps/<app>/src/server.ts` with tsx and the source condition (what the tests run),
- * Node itself as the pinned child so the pid we sample and signal is the service.
+ * Starts `apps/<app>/dist/server.js` as `pnpm start` does (after `pnpm build`), or with
+ * `fromSource` its `src/server.ts` through tsx as the tests do. Node itself is the pinned
+ * child, so the pid we sample and signal is the service.
  */
 export async function startService(
   app: string,
   core: string,
   env: Record<string, string>,
-  readyTimeoutMs = 60_000,
+  options: { readyTimeoutMs?: number; nodeArgs?: string[]; fromSource?: boolean } = {},
 ): Promise<Service> {
+  const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
   const port = await freePort();
   const appDir = join(repoRoot, "apps", app);
   const child = spawn(
     "taskset",
-    ["-c", core, process.execPath, "--conditions=@perseus/source", "--import", "tsx", "src/server.ts"],
+    [
+      "-c",
+      core,
+      process.execPath,
+      ...(options.nodeArgs ?? []),
+      ...(options.fromSource
+        ? ["--conditions=@perseus/source", "--import", "tsx", "src/server.ts"]
+        : ["dist/server.js"]),
+    ],
     {
       cwd: appDir,
       env: { ...process.env, NODE_ENV: "production", LOG_LEVEL: "warn", ...env, PORT: String(port) },

@@ -93,6 +93,8 @@ export async function startPlatform(): Promise<Platform> {
       EDGE_UPSTREAM_DISPATCH: `http://127.0.0.1:${dispatchPort}`,
       EDGE_UPSTREAM_WORKSPACE: `http://127.0.0.1:${workspacePort}`,
       EDGE_HEALTH_INTERVAL_MS: "200",
+      // A loaded CI machine may answer /readyz slowly; slow is not down.
+      EDGE_HEALTH_TIMEOUT_MS: "5000",
     },
     ready: { url: `${edgeUrl}/healthz` },
     readyTimeoutMs: 60_000,

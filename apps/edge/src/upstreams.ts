@@ -22,6 +22,8 @@ type Upstream = {
   checks: Record<string, string>;
   /** Bumped on each check so a slow, older answer never overwrites a newer one. */
   generation: number;
+  /** Health checks in a row that timed out (a busy upstream is slow before it is down). */
+  timeouts: number;
 };
 
 export type UpstreamPoolOptions = {
@@ -92,6 +94,7 @@ export function createUpstreamPool(options: UpstreamPoolOptions): UpstreamPool {
       lastError: null,
       checks: {},
       generation: 0,
+      timeouts: 0,
     });
   };
   for (const source of options.sources) if (source.kind === "static") add(source.url, "static");
@@ -141,12 +144,21 @@ export function createUpstreamPool(options: UpstreamPoolOptions): UpstreamPool {
       upstream.checks = body.checks;
       next = response.status === 200 ? "ready" : "not-ready";
       if (next !== "ready") error = `readyz answered ${response.status}`;
+      upstream.timeouts = 0;
     } catch (cause) {
       if (generation !== upstream.generation) return;
       next = "down";
       const reason = cause as Error & { cause?: { code?: string } };
-      error =
-        reason.cause?.code ?? (reason.name === "TimeoutError" ? "health check timed out" : reason.message);
+      const isTimeout = reason.name === "TimeoutError";
+      error = reason.cause?.code ?? (isTimeout ? "health check timed out" : reason.message);
+      // One slow answer from a ready upstream is load, not death: a refused connection or a
+      // second timeout in a row takes it out of rotation (failed requests do at once).
+      upstream.timeouts = isTimeout ? upstream.timeouts + 1 : 0;
+      if (isTimeout && upstream.state === "ready" && upstream.timeouts < 2) {
+        upstream.lastCheckedAt = Date.now();
+        upstream.lastError = error;
+        return;
+      }
     }
     upstream.lastCheckedAt = Date.now();
     setState(upstream, next, error);

@@ -50,6 +50,7 @@ function connectionOptions(command: Command) {
 function createApprover(config: ApproverConfig, log: Logger): Approver | null {
   switch (config.type) {
     case "deny":
+    case "platform": // without a platform connection (run-once) nobody can answer
       return denyApprover;
     case "tty":
       if (!process.stdin.isTTY) {
@@ -97,7 +98,8 @@ async function connect(flags: ConnectFlags) {
     sandboxRoot: options.sandboxDir,
     localSettings: options.file,
     hostEnv: env,
-    approver: createApprover(options.approver, log),
+    approver: options.approver.type === "platform" ? "platform" : createApprover(options.approver, log),
+    approvalTimeoutMs: options.approver.type === "platform" ? options.approver.timeoutMs : undefined,
     log,
     agent: { name: "perseus-nanobot", version },
     shutdownGraceMs: options.shutdownGraceMs,
@@ -143,10 +145,10 @@ const program = new Command()
 connectionOptions(program.command("connect").description("connect to the platform and work on offered tasks"))
   .option("--concurrency <n>", "tasks at once (capped by the platform's policy)")
   .addOption(
-    new Option("--approver <kind>", "who approves dangerous commands: deny (default) or tty").choices([
-      "deny",
-      "tty",
-    ]),
+    new Option(
+      "--approver <kind>",
+      "who approves dangerous commands: platform (default: an owner or admin in the console), tty or deny",
+    ).choices(["platform", "deny", "tty"]),
   )
   .option(
     "--grace-ms <ms>",

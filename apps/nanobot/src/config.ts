@@ -11,8 +11,13 @@ export function readHostEnv(): Record<string, string | undefined> {
   return process.env;
 }
 
+/**
+ * Who approves dangerous commands. `platform` (the default when connected): an owner or
+ * admin, in the console; `tty`/`command`: someone on this host; `deny`: nobody.
+ */
 export const ApproverConfig = z.discriminatedUnion("type", [
   z.object({ type: z.literal("deny") }),
+  z.object({ type: z.literal("platform"), timeoutMs: z.number().int().min(1_000).max(3_600_000).optional() }),
   z.object({ type: z.literal("tty"), timeoutMs: z.number().int().min(1_000).optional() }),
   z.object({
     type: z.literal("command"),
@@ -166,7 +171,7 @@ export async function resolveConnectOptions(
       'no robot credential: pass --credential, set PERSEUS_ROBOT_CREDENTIAL, or put "credential" in the config file',
     );
   }
-  const approverType = pickEnum(flags.approver, ["deny", "tty"] as const, "--approver");
+  const approverType = pickEnum(flags.approver, ["deny", "tty", "platform"] as const, "--approver");
   return {
     url,
     credential,
@@ -192,7 +197,7 @@ export async function resolveConnectOptions(
       file.logLevel ??
       "info",
     shutdownGraceMs: pickInt(flags.graceMs, "--grace-ms", 0, 3_600_000) ?? file.shutdownGraceMs ?? 10_000,
-    approver: approverType ? { type: approverType } : (file.approver ?? { type: "deny" }),
+    approver: approverType ? { type: approverType } : (file.approver ?? { type: "platform" }),
     file,
     configPath,
     crashAt: pickEnum(

@@ -29,6 +29,7 @@ export {
 export { evaluateCommand } from "./executors/policy.js";
 export { createSandbox, SandboxViolation } from "./executors/sandbox.js";
 export { createLogger, type Logger } from "./log.js";
+export { type McpHttpServer, startMcpHttpServer } from "./mcp/http-server.js";
 export { createMcpServer } from "./mcp/server.js";
 export {
   type EffectiveSettings,

@@ -51,6 +51,9 @@ export const LocalModelProfile = z.object({
   apiKey: z.string().optional(),
   /** The name of an environment variable holding the key (preferred over `apiKey`). */
   apiKeyEnv: z.string().optional(),
+  /** USD per million tokens, for the cost reported with each task. */
+  inputUsdPerMTok: z.number().min(0).optional(),
+  outputUsdPerMTok: z.number().min(0).optional(),
 });
 export type LocalModelProfile = z.infer<typeof LocalModelProfile>;
 
@@ -121,6 +124,8 @@ export type ResolvedProfile = {
   temperature?: number;
   maxTokens?: number;
   apiKey?: string;
+  inputUsdPerMTok?: number;
+  outputUsdPerMTok?: number;
 };
 
 export type EffectiveSettings = {
@@ -210,6 +215,8 @@ function resolveProfiles(
       temperature: p.temperature,
       maxTokens: p.maxTokens,
       apiKey: keyOf(p.apiKey, p.apiKeyEnv),
+      inputUsdPerMTok: p.inputUsdPerMTok,
+      outputUsdPerMTok: p.outputUsdPerMTok,
     }));
   }
   // The default profile goes first; the list order is cheap → strong after it.
@@ -235,6 +242,8 @@ function resolveProfiles(
       temperature: profile.temperature,
       maxTokens: profile.maxOutputTokens,
       apiKey: keyOf(secret?.apiKey, secret?.apiKeyEnv),
+      inputUsdPerMTok: profile.inputUsdPerMTok,
+      outputUsdPerMTok: profile.outputUsdPerMTok,
     });
   }
   return resolved;

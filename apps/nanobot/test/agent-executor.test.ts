@@ -197,7 +197,15 @@ describe("agent executor", () => {
     });
     expect(result).toEqual({
       status: "succeeded",
-      result: { text: "The answer is 42.", usage: { inputTokens: 20, outputTokens: 10, model: "cheap" } },
+      result: {
+        text: "The answer is 42.",
+        usage: {
+          inputTokens: 20,
+          outputTokens: 10,
+          model: "cheap",
+          models: [{ model: "cheap", profile: "cheap", inputTokens: 20, outputTokens: 10 }],
+        },
+      },
     });
     expect(
       progress

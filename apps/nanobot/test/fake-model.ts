@@ -7,6 +7,8 @@ export type Turn = {
   reasoning?: string;
   toolCalls?: { name: string; arguments: unknown }[];
   status?: number;
+  /** Token counts this turn reports (default 10 prompt, 5 completion). */
+  usage?: { prompt: number; completion: number };
 };
 
 export type ModelRequest = {
@@ -73,7 +75,7 @@ export async function startFakeModel(scripts: Record<string, Turn[]>) {
       id: "c1",
       object: "chat.completion.chunk",
       choices: [],
-      usage: { prompt_tokens: 10, completion_tokens: 5 },
+      usage: { prompt_tokens: turn.usage?.prompt ?? 10, completion_tokens: turn.usage?.completion ?? 5 },
     });
     response.end("data: [DONE]\n\n");
   });

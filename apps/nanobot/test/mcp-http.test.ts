@@ -30,9 +30,12 @@ async function startHttpMcp(env: Record<string, string | undefined>) {
     cwd: APP_DIR,
     env: { PERSEUS_URL: undefined, PERSEUS_TASK_TOKEN: undefined, PERSEUS_MCP_TOKEN: undefined, ...env },
     ready: { line: /^\{"url":/ },
-    readyTimeoutMs: 30_000,
+    readyTimeoutMs: 90_000,
   });
-  const line = child.output().split("\n").find((l) => l.startsWith('{"url":'))!;
+  const line = child
+    .output()
+    .split("\n")
+    .find((l) => l.startsWith('{"url":'))!;
   return { child, printed: JSON.parse(line) as { url: string; token?: string } };
 }
 
@@ -64,7 +67,7 @@ beforeAll(async () => {
   const started = await startHttpMcp({ PERSEUS_PROGRESS_SOCKET: socket.path });
   server = started.child;
   endpoint = { url: started.printed.url, token: started.printed.token! };
-}, 40_000);
+}, 120_000);
 afterAll(async () => {
   await server?.stop();
   await socket?.close();
@@ -78,7 +81,10 @@ describe("MCP server over streamable HTTP (perseus-nanobot mcp --http)", () => {
     try {
       const { tools } = await client.listTools();
       expect(tools.map((t) => t.name).sort()).toEqual(TOOLS);
-      const result = await client.callTool({ name: "perseus_post_progress", arguments: { message: "over http" } });
+      const result = await client.callTool({
+        name: "perseus_post_progress",
+        arguments: { message: "over http" },
+      });
       expect(result.isError).toBeFalsy();
       await expect.poll(() => received).toContainEqual({ kind: "status", data: "over http" });
     } finally {
@@ -93,6 +99,11 @@ describe("MCP server over streamable HTTP (perseus-nanobot mcp --http)", () => {
     expect((await post(endpoint.url, { authorization: `Bearer ${endpoint.token}x` })).status).toBe(401);
     expect((await post(endpoint.url, { authorization: endpoint.token })).status).toBe(401);
     await expect(connect(endpoint.url, "pmcp_wrong")).rejects.toThrow(/bearer token/);
+    // The right token passes, whatever the case of the scheme.
+    const accept = { accept: "application/json, text/event-stream" };
+    expect((await post(endpoint.url, { ...accept, authorization: `bearer ${endpoint.token}` })).status).toBe(
+      200,
+    );
   });
 
   it("refuses requests naming another host or coming from a web page, and other paths", async () => {
@@ -143,5 +154,5 @@ describe("MCP server over streamable HTTP (perseus-nanobot mcp --http)", () => {
     } finally {
       await child.stop();
     }
-  }, 40_000);
+  }, 120_000);
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ApprovalGate, ApprovalRefused } from "../src/executors/approvals.js";
+import { ApprovalGate, ApprovalRefused, bindingOf } from "../src/executors/approvals.js";
 import { evaluateCommand } from "../src/executors/policy.js";
 import { silentLogger } from "../src/log.js";
 import { BUILTIN_DENY, mergeSettings, parseCentralSettings } from "../src/settings.js";
@@ -37,20 +37,42 @@ describe("command policy", () => {
 });
 
 describe("approval gate", () => {
-  it("binds a grant to one task and the exact command, once", async () => {
+  it("binds a grant to one task and the exact command, directory and environment, once", async () => {
     const gate = new ApprovalGate({ name: "yes", decide: async () => true }, silentLogger);
     const signal = new AbortController().signal;
-    const grant = (await gate.request("task-a", "echo hi > a.txt", "test", signal))!;
-    expect(() => gate.consume(grant, "task-a", "curl http://evil")).toThrow(ApprovalRefused);
-    expect(() => gate.consume(grant, "task-b", "echo hi > a.txt")).toThrow(ApprovalRefused);
-    expect(() => gate.consume({ ...grant }, "task-a", "echo hi > a.txt")).toThrow(ApprovalRefused); // a forged copy
-    gate.consume(grant, "task-a", "echo hi > a.txt");
-    expect(() => gate.consume(grant, "task-a", "echo hi > a.txt")).toThrow(/already used/);
+    const subject = { taskId: "task-a", command: "echo hi > a.txt", cwd: "/sandbox/a", env: { A: "1" } };
+    const grant = (await gate.request(subject, "test", signal))!;
+    expect(() => gate.consume(grant, { ...subject, command: "curl http://evil" })).toThrow(ApprovalRefused);
+    expect(() => gate.consume(grant, { ...subject, taskId: "task-b" })).toThrow(ApprovalRefused);
+    expect(() => gate.consume(grant, { ...subject, cwd: "/" })).toThrow(ApprovalRefused);
+    expect(() => gate.consume(grant, { ...subject, env: { A: "1", LD_PRELOAD: "x" } })).toThrow(
+      ApprovalRefused,
+    );
+    expect(() => gate.consume({ ...grant }, subject)).toThrow(ApprovalRefused); // a forged copy
+    gate.consume(grant, { ...subject, env: { A: "1" } });
+    expect(() => gate.consume(grant, subject)).toThrow(/already used/);
   });
 
-  it("denies when no approver is configured", async () => {
+  it("refuses a decision made elsewhere for another binding, and denies without an approver", async () => {
+    const subject = { taskId: "t", command: "curl x", cwd: "/s", env: {} };
+    const elsewhere = new ApprovalGate(
+      {
+        name: "remote",
+        decide: async () => ({
+          approved: true,
+          bindingHash: bindingOf({ ...subject, cwd: "/" }).bindingHash,
+        }),
+      },
+      silentLogger,
+    );
+    expect(await elsewhere.request(subject, "test", new AbortController().signal)).toBeNull();
+    const bound = new ApprovalGate(
+      { name: "remote", decide: async (request) => ({ approved: true, bindingHash: request.bindingHash }) },
+      silentLogger,
+    );
+    expect(await bound.request(subject, "test", new AbortController().signal)).not.toBeNull();
     const gate = new ApprovalGate(null, silentLogger);
-    expect(await gate.request("t", "curl x", "test", new AbortController().signal)).toBeNull();
+    expect(await gate.request(subject, "test", new AbortController().signal)).toBeNull();
   });
 });
 

@@ -1,8 +1,15 @@
 import type { QueryClient } from "@tanstack/react-query";
-import { createRootRouteWithContext, createRoute, createRouter, redirect } from "@tanstack/react-router";
+import {
+  createRootRouteWithContext,
+  createRoute,
+  createRouter,
+  lazyRouteComponent,
+  redirect,
+} from "@tanstack/react-router";
 import { z } from "zod";
 import { AuditPage } from "./features/admin/audit-page.js";
 import { StatusPage } from "./features/admin/status-page.js";
+import { chatSearch } from "./features/chat/chat-search.js";
 import { ApiKeysPage } from "./features/organisation/api-keys-page.js";
 import { InvitesPage } from "./features/organisation/invites-page.js";
 import { PeoplePage } from "./features/organisation/people-page.js";
@@ -15,6 +22,7 @@ import { SignUpPage } from "./features/session/sign-up-page.js";
 import { DeadLettersPage } from "./features/tasks/dead-letters-page.js";
 import { TaskPage } from "./features/tasks/task-page.js";
 import { TasksPage, tasksSearch } from "./features/tasks/tasks-page.js";
+import { workspaceSearch } from "./features/workspace/workspace-search.js";
 import { AppLayout } from "./layout/app-layout.js";
 import { RootLayout } from "./layout/root-layout.js";
 import { HomePage } from "./pages/home-page.js";
@@ -55,8 +63,16 @@ export const appRoute = createRoute({
 const homeRoute = createRoute({ getParentRoute: () => appRoute, path: "/", component: HomePage });
 const teamsRoute = createRoute({ getParentRoute: () => appRoute, path: "/teams", component: TeamsPage });
 const peopleRoute = createRoute({ getParentRoute: () => appRoute, path: "/people", component: PeoplePage });
-const invitesRoute = createRoute({ getParentRoute: () => appRoute, path: "/invites", component: InvitesPage });
-const apiKeysRoute = createRoute({ getParentRoute: () => appRoute, path: "/api-keys", component: ApiKeysPage });
+const invitesRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/invites",
+  component: InvitesPage,
+});
+const apiKeysRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/api-keys",
+  component: ApiKeysPage,
+});
 const robotsRoute = createRoute({ getParentRoute: () => appRoute, path: "/robots", component: RobotsPage });
 export const robotRoute = createRoute({
   getParentRoute: () => appRoute,
@@ -69,7 +85,11 @@ const tasksRoute = createRoute({
   validateSearch: tasksSearch,
   component: TasksPage,
 });
-export const taskRoute = createRoute({ getParentRoute: () => appRoute, path: "/tasks/$taskId", component: TaskPage });
+export const taskRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/tasks/$taskId",
+  component: TaskPage,
+});
 const deadLettersRoute = createRoute({
   getParentRoute: () => appRoute,
   path: "/dead-letters",
@@ -77,6 +97,19 @@ const deadLettersRoute = createRoute({
 });
 const auditRoute = createRoute({ getParentRoute: () => appRoute, path: "/audit", component: AuditPage });
 const statusRoute = createRoute({ getParentRoute: () => appRoute, path: "/status", component: StatusPage });
+const chatRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/chat",
+  validateSearch: chatSearch,
+  // Loaded on first visit: markdown and code highlighting are the heaviest part of the console.
+  component: lazyRouteComponent(() => import("./features/chat/chat-page.js"), "ChatPage"),
+});
+const workspaceRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/workspace",
+  validateSearch: workspaceSearch,
+  component: lazyRouteComponent(() => import("./features/workspace/workspace-page.js"), "WorkspacePage"),
+});
 
 /** Pages inside the signed-in layout; feature areas append their routes here. */
 const appPages = [
@@ -92,9 +125,16 @@ const appPages = [
   deadLettersRoute,
   auditRoute,
   statusRoute,
+  chatRoute,
+  workspaceRoute,
 ] as const;
 
-const routeTree = rootRoute.addChildren([signInRoute, signUpRoute, inviteRoute, appRoute.addChildren(appPages)]);
+const routeTree = rootRoute.addChildren([
+  signInRoute,
+  signUpRoute,
+  inviteRoute,
+  appRoute.addChildren(appPages),
+]);
 
 export function createAppRouter(queryClient: QueryClient) {
   return createRouter({

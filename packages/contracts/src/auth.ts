@@ -260,6 +260,9 @@ export const ModelProfile = z.strictObject({
   baseUrl: z.url().max(500).optional(),
   temperature: z.number().min(0).max(2).optional(),
   maxOutputTokens: z.number().int().min(1).max(1_000_000).optional(),
+  /** Prices in USD per million tokens: the robot reports each task's cost from them. */
+  inputUsdPerMTok: z.number().min(0).max(10_000).optional(),
+  outputUsdPerMTok: z.number().min(0).max(10_000).optional(),
 });
 export type ModelProfile = z.infer<typeof ModelProfile>;
 

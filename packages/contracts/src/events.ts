@@ -92,6 +92,8 @@ export const TaskSucceededPayload = z.object({
   chatgroupId: Id.nullable(),
   messageId: Id.nullable(),
   result: z.string(),
+  /** The task's usage as stored (see TaskUsage); absent from events written before it. */
+  usage: z.record(z.string(), z.unknown()).optional(),
 });
 
 export const MembershipChangedPayload = z.object({

@@ -83,16 +83,30 @@ export const ProgressFrame = z.object({
   kind: ProgressKind,
   data: z.string().max(65_536),
 });
+/** One model's share of a task's usage; `escalation` is why the robot moved on from it. */
+export const ModelUsage = z.object({
+  model: z.string().max(128),
+  profile: z.string().max(64).optional(),
+  inputTokens: z.number().int().min(0),
+  outputTokens: z.number().int().min(0),
+  costUsd: z.number().min(0).optional(),
+  escalation: z.string().max(500).optional(),
+});
+export type ModelUsage = z.infer<typeof ModelUsage>;
+
+/** Totals over the task (`model` answered last), and per model in the order they were used. */
+export const TaskUsage = z.object({
+  inputTokens: z.number().int().min(0).optional(),
+  outputTokens: z.number().int().min(0).optional(),
+  costUsd: z.number().min(0).optional(),
+  model: z.string().max(128).optional(),
+  models: z.array(ModelUsage).max(20).optional(),
+});
+export type TaskUsage = z.infer<typeof TaskUsage>;
+
 export const TaskResult = z.object({
   text: z.string().max(200_000),
-  usage: z
-    .object({
-      inputTokens: z.number().int().min(0).optional(),
-      outputTokens: z.number().int().min(0).optional(),
-      costUsd: z.number().min(0).optional(),
-      model: z.string().max(128).optional(),
-    })
-    .optional(),
+  usage: TaskUsage.optional(),
 });
 export type TaskResult = z.infer<typeof TaskResult>;
 
@@ -165,7 +179,13 @@ export function approvalBindingMaterial(subject: {
   cwd: string;
   envHash: string;
 }): string {
-  return JSON.stringify(["perseus.approval.v1", subject.taskId, subject.command, subject.cwd, subject.envHash]);
+  return JSON.stringify([
+    "perseus.approval.v1",
+    subject.taskId,
+    subject.command,
+    subject.cwd,
+    subject.envHash,
+  ]);
 }
 
 export type HelloFrame = z.infer<typeof HelloFrame>;

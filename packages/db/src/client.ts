@@ -60,6 +60,18 @@ export type WithTenantOptions = { isolationLevel?: "read committed" | "repeatabl
  * and a connection whose ROLLBACK failed is destroyed instead of reused. BEGIN and the
  * tenant setting travel in one round trip (the id is checked to be a UUID first).
  */
+// A drizzle instance per pooled connection, made on its first transaction: building one
+// walks the whole schema and cost more than the transaction's own queries.
+const txByClient = new WeakMap<pg.PoolClient, Tx>();
+function txFor(client: pg.PoolClient): Tx {
+  let tx = txByClient.get(client);
+  if (!tx) {
+    tx = drizzle({ client, schema, casing: "snake_case" }) as unknown as Tx;
+    txByClient.set(client, tx);
+  }
+  return tx;
+}
+
 export async function withTenant<T>(
   db: Db,
   ctx: TenantContext,
@@ -72,7 +84,7 @@ export async function withTenant<T>(
   let isReusable = true;
   try {
     await client.query(`BEGIN${isolation}; SELECT set_config('app.tenant_id', '${ctx.tenantId}', true)`);
-    const tx = drizzle({ client, schema, casing: "snake_case" }) as unknown as Tx;
+    const tx = txFor(client);
     const result = await fn(tx);
     await client.query("COMMIT");
     return result;

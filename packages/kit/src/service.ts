@@ -1,14 +1,15 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import helmet from "@fastify/helmet";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
-import { loggerOptions } from "./logger.js";
+import { AccessLogController, loggerOptions } from "./logger.js";
 import { errorsPlugin } from "./plugins/errors.js";
 import { healthPlugin, type ReadinessCheck } from "./plugins/health.js";
 import { metricsPlugin } from "./plugins/metrics.js";
+import { responseHeadersPlugin } from "./plugins/response-headers.js";
+import { requestIdOf } from "./request-id.js";
 
 export type ServiceOptions = {
   /** Short service name: auth, chat, dispatch, workspace. */
@@ -30,8 +31,6 @@ export function defaultInstanceId(service: string): string {
   return `${service}-${hostname()}-${process.pid}-${randomBytes(2).toString("hex")}`;
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
-
 /**
  * The base Fastify instance of a service: zod validation, problem+json errors, request
  * ids, security headers, health, readiness, metrics and an OpenAPI document with a
@@ -47,30 +46,25 @@ export async function createServiceApp(options: ServiceOptions): Promise<Fastify
     bodyLimit: options.bodyLimit ?? 1_048_576,
     trustProxy: options.trustProxy ?? true,
     // Accept a caller's request id when it is sane (the edge forwards one), otherwise mint one.
-    genReqId: (request) => {
-      const incoming = request.headers["x-request-id"];
-      return typeof incoming === "string" && REQUEST_ID.test(incoming)
-        ? incoming
-        : randomBytes(8).toString("hex");
-    },
+    genReqId: (request) => requestIdOf(request.headers["x-request-id"]),
+    logController: new AccessLogController(),
     return503OnClosing: true,
     forceCloseConnections: "idle",
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  app.addHook("onSend", async (request, reply) => {
-    reply.header("x-request-id", request.id);
-  });
 
   await app.register(errorsPlugin);
-  await app.register(helmet, {
-    // The API serves JSON only; the swagger viewer needs its own inline styles/scripts.
-    contentSecurityPolicy: {
-      directives: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'"],
-        styleSrc: ["'self'", "'unsafe-inline'"],
-        imgSrc: ["'self'", "data:", "validator.swagger.io"],
+  await app.register(responseHeadersPlugin, {
+    helmet: {
+      // The API serves JSON only; the swagger viewer needs its own inline styles/scripts.
+      contentSecurityPolicy: {
+        directives: {
+          defaultSrc: ["'self'"],
+          scriptSrc: ["'self'"],
+          styleSrc: ["'self'", "'unsafe-inline'"],
+          imgSrc: ["'self'", "data:", "validator.swagger.io"],
+        },
       },
     },
   });

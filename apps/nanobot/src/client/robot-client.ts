@@ -21,6 +21,7 @@ import { Channel, FrameError, NotAcknowledged } from "./channel.js";
 import { CredentialRefusedError } from "./credential.js";
 import { acquireLock } from "./lock.js";
 import { Outbox } from "./outbox.js";
+import { createPlatformApprover } from "./platform-approver.js";
 import {
   ConnectError,
   connectLongPoll,
@@ -66,6 +67,9 @@ export class RobotClient {
   private readonly log: Logger;
   private readonly backoff: Backoff;
   private readonly approvals: ApprovalGate;
+  private readonly platformApprover: ReturnType<typeof createPlatformApprover> | null = null;
+  /** What the connected platform announced in its welcome. */
+  private features = new Set<string>();
   private readonly stopSignal = new AbortController();
   private outbox!: Outbox;
   private channel: Channel | null = null;
@@ -86,7 +90,20 @@ export class RobotClient {
     this.opts = options;
     this.log = options.log;
     this.backoff = createBackoff(options.backoff);
-    this.approvals = new ApprovalGate(options.approver, options.log);
+    if (options.approver === "platform") {
+      this.platformApprover = createPlatformApprover({
+        channel: () => this.channel,
+        epochOf: (taskId) => this.work?.active.get(taskId)?.lease.epoch ?? null,
+        isSupported: () => this.features.has("approvals"),
+        nextId: (prefix) => this.nextId(prefix),
+        log: options.log,
+        timeoutMs: options.approvalTimeoutMs ?? 300_000,
+      });
+    }
+    this.approvals = new ApprovalGate(
+      options.approver === "platform" ? this.platformApprover : options.approver,
+      options.log,
+    );
     this.settings = mergeSettings({}, options.localSettings, options.hostEnv);
     this.graceMs = options.shutdownGraceMs ?? 10_000;
   }
@@ -307,6 +324,7 @@ export class RobotClient {
 
   private async onWelcome(frame: Extract<RobotServerFrame, { type: "welcome" }>, channel: Channel) {
     this.policy = frame.policy;
+    this.features = new Set(frame.features);
     channel.updateLimits({
       framesPerSecond: Math.max(1, Math.floor(frame.policy.maxFramesPerSecond * 0.8)),
       maxFrameBytes: frame.policy.maxFrameBytes,
@@ -412,6 +430,10 @@ export class RobotClient {
         return;
       case "config":
         this.applyConfig(frame.config);
+        return;
+      case "approval.decided":
+        if (this.platformApprover) this.platformApprover.onDecided(frame);
+        else this.log.info("ignoring an approval decision: the platform approver is not in use");
         return;
       case "welcome":
         return;

@@ -35,7 +35,10 @@ export type RobotClientOptions = {
   sandboxRoot?: string;
   localSettings: LocalSettings;
   hostEnv: Record<string, string | undefined>;
-  approver: Approver | null;
+  /** Who approves dangerous commands: "platform" asks an owner or admin through the connection. */
+  approver: Approver | "platform" | null;
+  /** With the platform approver: how long a person has to answer (default 5 minutes). */
+  approvalTimeoutMs?: number;
   log: Logger;
   agent?: { name: string; version: string };
   fetchImpl?: typeof fetch;

@@ -1,8 +1,17 @@
 import { createHash, randomUUID } from "node:crypto";
 import { open } from "node:fs/promises";
 import { createInterface } from "node:readline";
+import { approvalBindingMaterial, approvalEnvMaterial } from "@perseus/contracts";
 import type { Logger } from "../log.js";
 import { runProcess } from "./process.js";
+
+/** What would run: the exact command, in this directory, with this environment, for this task. */
+export type ApprovalSubject = {
+  taskId: string;
+  command: string;
+  cwd: string;
+  env: Record<string, string>;
+};
 
 export type ApprovalRequest = {
   id: string;
@@ -10,28 +19,47 @@ export type ApprovalRequest = {
   /** The exact command that will run if approved. */
   command: string;
   commandHash: string;
+  cwd: string;
+  /** sha256 of the sorted environment the command runs with (the values are never sent). */
+  envHash: string;
+  /** sha256 of command, cwd, envHash and task: what a decision binds. */
+  bindingHash: string;
   reason: string;
 };
 
-/** Someone (or something) on the robot's host who can say yes. The model never is. */
+/**
+ * An approver's answer: a plain yes/no from someone on this host who was asked about
+ * exactly this request, or a decision made elsewhere that names the binding it approves.
+ */
+export type ApprovalAnswer = boolean | { approved: boolean; bindingHash: string };
+
+/** Someone (or something) who can say yes. The model never is. */
 export type Approver = {
   name: string;
-  decide(request: ApprovalRequest, signal: AbortSignal): Promise<boolean>;
+  decide(request: ApprovalRequest, signal: AbortSignal): Promise<ApprovalAnswer>;
 };
 
-/** A yes bound to one task and one exact command, usable once. */
-export type ApprovalGrant = { readonly id: string; readonly taskId: string; readonly commandHash: string };
+/** A yes bound to one task and one exact command, directory and environment, usable once. */
+export type ApprovalGrant = { readonly id: string; readonly taskId: string; readonly bindingHash: string };
 
 export class ApprovalRefused extends Error {
   override name = "ApprovalRefused";
 }
 
-export const hashCommand = (command: string) => createHash("sha256").update(command, "utf8").digest("hex");
+const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest("hex");
+
+export const hashCommand = sha256;
+
+/** The hashes that bind an approval to a subject (computed the same way by the platform). */
+export function bindingOf(subject: ApprovalSubject): { envHash: string; bindingHash: string } {
+  const envHash = sha256(approvalEnvMaterial(subject.env));
+  return { envHash, bindingHash: sha256(approvalBindingMaterial({ ...subject, envHash })) };
+}
 
 /**
  * Approvals are enforced here, on the robot's host: a grant is minted only from an
- * approver's decision about the exact command (by hash), and consumed once, for that
- * command and that task. When no approver is configured every request is denied.
+ * approver's yes to this exact subject (by binding hash), and consumed once, for that
+ * subject. When no approver is configured every request is denied.
  */
 export class ApprovalGate {
   private readonly issued = new Map<string, ApprovalGrant>();
@@ -48,16 +76,18 @@ export class ApprovalGate {
   }
 
   async request(
-    taskId: string,
-    command: string,
+    subject: ApprovalSubject,
     reason: string,
     signal: AbortSignal,
   ): Promise<ApprovalGrant | null> {
+    const { taskId, command, cwd } = subject;
     const request: ApprovalRequest = {
       id: randomUUID(),
       taskId,
       command,
       commandHash: hashCommand(command),
+      cwd,
+      ...bindingOf(subject),
       reason,
     };
     if (!this.approver) {
@@ -66,7 +96,11 @@ export class ApprovalGate {
     }
     let approved = false;
     try {
-      approved = await this.approver.decide(request, signal);
+      const answer = await this.approver.decide(request, signal);
+      if (typeof answer === "boolean") approved = answer;
+      else if (answer.approved && answer.bindingHash !== request.bindingHash)
+        this.log.warn("an approval for something else was refused", { taskId, command });
+      else approved = answer.approved;
     } catch (error) {
       this.log.warn("approver failed: denied", { taskId, error: (error as Error).message });
     }
@@ -74,20 +108,21 @@ export class ApprovalGate {
       taskId,
       command,
       approver: this.approver.name,
+      requestId: request.id,
     });
     if (!approved) return null;
-    const grant: ApprovalGrant = Object.freeze({ id: request.id, taskId, commandHash: request.commandHash });
+    const grant: ApprovalGrant = Object.freeze({ id: request.id, taskId, bindingHash: request.bindingHash });
     this.issued.set(grant.id, grant);
     return grant;
   }
 
-  /** Spends a grant on a command: refused unless it is this gate's, unused, for this task and exactly this command. */
-  consume(grant: ApprovalGrant, taskId: string, command: string): void {
+  /** Spends a grant: refused unless it is this gate's, unused, and for exactly this task, command, directory and environment. */
+  consume(grant: ApprovalGrant, subject: ApprovalSubject): void {
     const issued = this.issued.get(grant.id);
     if (!issued || issued !== grant) throw new ApprovalRefused("unknown or already used approval");
-    if (issued.taskId !== taskId) throw new ApprovalRefused("approval belongs to another task");
-    if (issued.commandHash !== hashCommand(command))
-      throw new ApprovalRefused("approval was given for a different command");
+    if (issued.taskId !== subject.taskId) throw new ApprovalRefused("approval belongs to another task");
+    if (issued.bindingHash !== bindingOf(subject).bindingHash)
+      throw new ApprovalRefused("approval was given for a different command, directory or environment");
     this.issued.delete(grant.id);
   }
 }
@@ -108,7 +143,7 @@ export function createTtyApprover(timeoutMs = 120_000): Approver {
         const timer = setTimeout(() => resolve(""), timeoutMs);
         signal.addEventListener("abort", () => resolve(""), { once: true });
         rl.question(
-          `\n[perseus-nanobot] task ${request.taskId} wants to run (${request.reason}):\n    ${request.command}\nApprove? [y/N] `,
+          `\n[perseus-nanobot] task ${request.taskId} wants to run (${request.reason}):\n    ${request.command}\nin ${request.cwd}\nApprove? [y/N] `,
           (line) => {
             clearTimeout(timer);
             resolve(line);
@@ -152,6 +187,7 @@ export function createCommandApprover(
           PERSEUS_APPROVAL_TASK_ID: request.taskId,
           PERSEUS_APPROVAL_COMMAND: request.command,
           PERSEUS_APPROVAL_COMMAND_SHA256: request.commandHash,
+          PERSEUS_APPROVAL_CWD: request.cwd,
           PERSEUS_APPROVAL_REASON: request.reason,
         },
         timeoutMs,

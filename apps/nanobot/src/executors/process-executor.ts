@@ -39,35 +39,38 @@ export function createProcessExecutor(kind: "shell" | "command", deps: ProcessEx
     async run(context: ExecutionContext): Promise<ExecutionResult> {
       const { task, sandbox } = context;
       let argv: string[];
-      let contextFiles: { markdown: string; json: string };
+      let env: Record<string, string>;
       try {
-        if (kind === "shell") {
-          const decision = evaluateCommand(task.prompt, settings.policy, null);
-          if (decision.action === "deny")
-            return { status: "failed", message: `refused by policy: ${decision.reason}`, retryable: false };
-          if (decision.action === "approve") {
-            const grant = await context.approvals.request(
-              task.id,
-              task.prompt,
-              decision.reason,
-              context.signal,
-            );
-            if (!grant)
-              return {
-                status: "failed",
-                message: `needs an approval that was not given (${decision.reason})`,
-                retryable: false,
-              };
-            context.approvals.consume(grant, task.id, task.prompt);
-          }
-        }
-        contextFiles = await writeContextFiles(sandbox, task);
+        const decision = kind === "shell" ? evaluateCommand(task.prompt, settings.policy, null) : null;
+        if (decision?.action === "deny")
+          return { status: "failed", message: `refused by policy: ${decision.reason}`, retryable: false };
+        const contextFiles = await writeContextFiles(sandbox, task);
         argv = renderTemplate(templateOf(kind, settings), {
           "{prompt}": task.prompt,
           "{contextFile}": contextFiles.markdown,
           "{taskId}": task.id,
           "{sandbox}": sandbox.root,
         });
+        env = buildChildEnv(deps.hostEnv, settings, {
+          ...context.taskEnv,
+          PERSEUS_PROMPT: task.prompt,
+          PERSEUS_TASK_ID: task.id,
+          PERSEUS_CONTEXT_FILE: contextFiles.markdown,
+          PERSEUS_CONTEXT_JSON: contextFiles.json,
+          PERSEUS_SANDBOX: sandbox.root,
+        });
+        if (decision?.action === "approve") {
+          // The approval binds exactly what runs below: this script, directory and environment.
+          const subject = { taskId: task.id, command: task.prompt, cwd: sandbox.root, env };
+          const grant = await context.approvals.request(subject, decision.reason, context.signal);
+          if (!grant)
+            return {
+              status: "failed",
+              message: `needs an approval that was not given (${decision.reason})`,
+              retryable: false,
+            };
+          context.approvals.consume(grant, subject);
+        }
       } catch (error) {
         return { status: "failed", message: describeError(error), retryable: false };
       }
@@ -77,14 +80,7 @@ export function createProcessExecutor(kind: "shell" | "command", deps: ProcessEx
       const outcome = await runProcess({
         argv,
         cwd: sandbox.root,
-        env: buildChildEnv(deps.hostEnv, settings, {
-          ...context.taskEnv,
-          PERSEUS_PROMPT: task.prompt,
-          PERSEUS_TASK_ID: task.id,
-          PERSEUS_CONTEXT_FILE: contextFiles.markdown,
-          PERSEUS_CONTEXT_JSON: contextFiles.json,
-          PERSEUS_SANDBOX: sandbox.root,
-        }),
+        env,
         stdin: settings.executor.stdin === "prompt" ? task.prompt : undefined,
         timeoutMs: settings.executor.timeoutMs,
         signal: context.signal,

@@ -16,9 +16,7 @@ export async function runMcpHttpServer(
     port: options.port,
     token: given,
   });
-  process.stdout.write(
-    `${JSON.stringify({ url: server.url, ...(given ? {} : { token: server.token }) })}\n`,
-  );
+  process.stdout.write(`${JSON.stringify({ url: server.url, ...(given ? {} : { token: server.token }) })}\n`);
   const stop = () => {
     void server.close().then(() => process.exit(0));
   };

@@ -56,7 +56,7 @@ export async function startMcpHttpServer(
   },
 ): Promise<McpHttpServer> {
   const token = options.token ?? generateMcpToken();
-  const expected = digest(`Bearer ${token}`);
+  const expected = digest(token);
   const api = options.api ?? taskApiFor(env) ?? undefined;
   let allowedHosts = new Set<string>();
 
@@ -67,8 +67,9 @@ export async function startMcpHttpServer(
     const origin = req.headers.origin;
     if (origin !== undefined && !allowedHosts.has(origin.replace(/^http:\/\//, "")))
       return refuse(res, 403, "origin not allowed");
-    // Compared as digests: equal length, constant time.
-    if (!timingSafeEqual(digest(req.headers.authorization ?? ""), expected))
+    // The scheme is case-insensitive; the token is compared as a digest (equal length, constant time).
+    const presented = /^bearer +(\S+)$/i.exec(req.headers.authorization ?? "")?.[1] ?? "";
+    if (!timingSafeEqual(digest(presented), expected))
       return refuse(res, 401, "missing or wrong bearer token", { "www-authenticate": "Bearer" });
     if (req.method !== "POST")
       return refuse(res, 405, "this server is stateless: POST only", { allow: "POST" });
@@ -80,8 +81,15 @@ export async function startMcpHttpServer(
     } catch {
       return refuse(res, 400, "request body is not JSON");
     }
-    const server = createMcpServer(env, { version: options.version, api, postProgress: options.postProgress });
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    const server = createMcpServer(env, {
+      version: options.version,
+      api,
+      postProgress: options.postProgress,
+    });
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+      enableJsonResponse: true,
+    });
     res.on("close", () => {
       void transport.close();
       void server.close();

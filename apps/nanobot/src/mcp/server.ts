@@ -99,7 +99,8 @@ export function createMcpServer(
     },
     async ({ message }) => {
       const socket = env.PERSEUS_PROGRESS_SOCKET;
-      const post = options.postProgress ?? (socket ? () => postToProgressSocket(socket, "status", message) : null);
+      const post =
+        options.postProgress ?? (socket ? () => postToProgressSocket(socket, "status", message) : null);
       if (!post) return failure("no progress channel: run this server from a Perseus task");
       return guard(async () => {
         await post(message);

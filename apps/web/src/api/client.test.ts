@@ -53,8 +53,20 @@ describe("API client against a real service", () => {
       logLevel: "silent",
       checks: [],
     });
-    app.addHook("onRequest", async (request) => {
+    app.addHook("onRequest", async (request, reply) => {
       lastAuthorization = request.headers.authorization;
+      // A stale token is refused the way the services refuse an expired one.
+      if (request.headers.authorization === "Bearer stale")
+        return reply
+          .code(401)
+          .type("application/problem+json")
+          .send({
+            type: "about:blank",
+            title: "unauthenticated",
+            status: 401,
+            code: "unauthenticated",
+            detail: "token expired",
+          });
     });
     // A handler that breaks its own contract, to check that the client notices.
     app.get("/api/widgets/broken", async () => ({ id: "not-a-uuid" }));
@@ -112,6 +124,40 @@ describe("API client against a real service", () => {
     expect(invalid).toMatchObject({ code: "validation_failed", status: 400 });
     expect(invalid.fieldError("name")).toBeTruthy();
     expect(invalid.fieldError("size")).toBeTruthy();
+  });
+
+  it("after a 401, retries once with the newer token the session offers, and never loops", async () => {
+    let token = "stale";
+    const used: Array<string | null> = [];
+    const refreshing = createApiClient({
+      baseUrl,
+      getAccessToken: () => token,
+      onUnauthorized: async (usedToken) => {
+        used.push(usedToken);
+        token = "fresh";
+        return true;
+      },
+    });
+    const widget = await refreshing.call("/api/widgets", routes.getWidget, { params: { id: KNOWN } });
+    expect(widget.name).toBe("widget");
+    expect(used).toEqual(["stale"]);
+    expect(lastAuthorization).toBe("Bearer fresh");
+
+    // The session has nothing newer: the 401 surfaces after a single retry.
+    let asked = 0;
+    const hopeless = createApiClient({
+      baseUrl,
+      getAccessToken: () => "stale",
+      onUnauthorized: async () => {
+        asked += 1;
+        return true;
+      },
+    });
+    const error = await hopeless
+      .call("/api/widgets", routes.getWidget, { params: { id: KNOWN } })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "unauthenticated", status: 401 });
+    expect(asked).toBe(1);
   });
 
   it("reports answers that break the contract, and unreachable servers, distinctly", async () => {

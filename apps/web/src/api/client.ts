@@ -16,7 +16,11 @@ export type ApiClientOptions = {
 };
 
 /** What a call passes: the route's inputs (only those it declares) and an abort signal. */
-export type CallInput<R extends RouteSpec> = Partial<RouteInput<R>> & { signal?: AbortSignal };
+export type CallInput<R extends RouteSpec> = Partial<RouteInput<R>> & {
+  signal?: AbortSignal;
+  /** Extra request headers the route declares (e.g. `if-match`). */
+  headers?: Record<string, string>;
+};
 
 function queryString(query: unknown): string {
   if (!query || typeof query !== "object") return "";
@@ -45,13 +49,19 @@ export function createApiClient(options: ApiClientOptions = {}) {
   const baseUrl = options.baseUrl ?? "";
   const doFetch = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
 
-  async function sendOnce(url: string, init: RequestInit): Promise<{ response: Response; token: string | null }> {
+  async function sendOnce(
+    url: string,
+    init: RequestInit,
+  ): Promise<{ response: Response; token: string | null }> {
     const headers = new Headers(init.headers);
     headers.set("accept", "application/json, application/problem+json");
     const token = options.getAccessToken?.() ?? null;
     if (token) headers.set("authorization", `Bearer ${token}`);
     try {
-      return { response: await doFetch(`${baseUrl}${url}`, { ...init, headers, credentials: "same-origin" }), token };
+      return {
+        response: await doFetch(`${baseUrl}${url}`, { ...init, headers, credentials: "same-origin" }),
+        token,
+      };
     } catch (error) {
       if (init.signal?.aborted) throw error;
       throw networkError(error);
@@ -82,11 +92,12 @@ export function createApiClient(options: ApiClientOptions = {}) {
       const path = `${prefix}${buildPath(route.path, input.params as Record<string, unknown> | undefined)}`;
       const url = `${path}${queryString(input.query)}`;
       const hasBody = input.body !== undefined;
+      const headers: Record<string, string> = { ...input.headers };
+      if (hasBody) headers["content-type"] = "application/json";
       const response = await send(url, {
         method: route.method,
-        ...(hasBody
-          ? { body: JSON.stringify(input.body), headers: { "content-type": "application/json" } }
-          : {}),
+        headers,
+        ...(hasBody ? { body: JSON.stringify(input.body) } : {}),
         ...(input.signal ? { signal: input.signal } : {}),
       });
       if (!response.ok) throw await errorFromResponse(response);

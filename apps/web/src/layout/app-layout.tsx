@@ -1,8 +1,7 @@
 import { Link, Navigate, Outlet, useLocation } from "@tanstack/react-router";
 import { useEffect, useId, useState } from "react";
-import { can } from "../session/permissions.js";
 import { useSession } from "../session/session.js";
-import { navItems, navSections } from "./nav-items.js";
+import { visibleNav } from "./nav-items.js";
 
 /** The signed-in console: side navigation (a menu on narrow screens) and the page. */
 export function AppLayout() {
@@ -16,7 +15,6 @@ export function AppLayout() {
 
   if (status === "signed-out") return <Navigate to="/sign-in" search={{ redirect: location.href }} />;
 
-  const visible = navItems.filter((item) => !item.permission || can(role, item.permission));
   return (
     <div className="app-body">
       <button
@@ -29,9 +27,7 @@ export function AppLayout() {
         Menu
       </button>
       <nav id={navId} aria-label="Main" className={`side-nav${open ? " open" : ""}`}>
-        {navSections.map((section) => {
-          const items = visible.filter((item) => item.section === section);
-          if (!items.length) return null;
+        {visibleNav(role).map(({ section, items }) => {
           return (
             <div key={section} className="nav-section">
               <h2 className="nav-heading">{section}</h2>

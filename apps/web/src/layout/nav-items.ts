@@ -1,5 +1,6 @@
+import type { TenantRole } from "@perseus/contracts";
 import type { LinkProps } from "@tanstack/react-router";
-import type { Permission } from "../session/permissions.js";
+import { can, type Permission } from "../session/permissions.js";
 
 export type NavSection = "Work" | "Organisation" | "Robots" | "Administration";
 
@@ -21,6 +22,8 @@ export const navSections: NavSection[] = ["Work", "Organisation", "Robots", "Adm
  */
 export const navItems: NavItem[] = [
   { to: "/", label: "Overview", section: "Work", exact: true },
+  { to: "/chat", label: "Chat", section: "Work" },
+  { to: "/workspace", label: "Workspace", section: "Work" },
   { to: "/tasks", label: "Tasks", section: "Work" },
   { to: "/teams", label: "Teams & chatgroups", section: "Organisation" },
   { to: "/people", label: "People", section: "Organisation" },
@@ -31,3 +34,11 @@ export const navItems: NavItem[] = [
   { to: "/audit", label: "Audit log", section: "Administration", permission: "audit.read" },
   { to: "/status", label: "System status", section: "Administration" },
 ];
+
+/** The entries a role sees, grouped by section in `navSections` order (empty sections left out). */
+export function visibleNav(role: TenantRole | null, items: NavItem[] = navItems) {
+  const visible = items.filter((item) => !item.permission || can(role, item.permission));
+  return navSections
+    .map((section) => ({ section, items: visible.filter((item) => item.section === section) }))
+    .filter((group) => group.items.length > 0);
+}

@@ -31,7 +31,8 @@ export type SessionStore = ReturnType<typeof createSessionStore>;
 export function createSessionStore(options: SessionStoreOptions) {
   const now = options.now ?? Date.now;
   const setTimer = options.setTimer ?? ((callback, ms) => setTimeout(callback, ms));
-  const clearTimer = options.clearTimer ?? ((handle) => clearTimeout(handle as ReturnType<typeof setTimeout>));
+  const clearTimer =
+    options.clearTimer ?? ((handle) => clearTimeout(handle as ReturnType<typeof setTimeout>));
   const withLock = options.withLock ?? ((work) => work());
   const marginMs = options.marginMs ?? 60_000;
 
@@ -78,7 +79,8 @@ export function createSessionStore(options: SessionStoreOptions) {
         (error: unknown) => {
           // An outage keeps the session (the token may still be good); a refusal ends it.
           if (options.isSignedOutError(error) || snapshot.status !== "signed-in") clear();
-          else if (snapshot.session) schedule({ ...snapshot.session, expiresAt: new Date(now() + marginMs + 15_000).toISOString() });
+          else if (snapshot.session)
+            schedule({ ...snapshot.session, expiresAt: new Date(now() + marginMs + 15_000).toISOString() });
           return snapshot.session;
         },
       )

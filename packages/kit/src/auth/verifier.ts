@@ -28,6 +28,13 @@ const kindByType = new Map<string, TokenKind>(
   Object.entries(tokenTypes).map(([kind, typ]): [string, TokenKind] => [typ, kind as TokenKind]),
 );
 
+/** Three dot-separated parts, checked without splitting (this runs on every request). */
+function isCompactJws(token: string): boolean {
+  const first = token.indexOf(".");
+  const second = first < 0 ? -1 : token.indexOf(".", first + 1);
+  return second > 0 && token.indexOf(".", second + 1) < 0;
+}
+
 /**
  * Verifies access tokens: one algorithm, issuer, audience, `typ` per kind, expiry, and
  * revocation. Signature checks are slow on Node 20 (WebCrypto), so a verified token is
@@ -43,19 +50,23 @@ export function createTokenVerifier(options: {
   const cache = new Map<string, VerifiedToken>();
   const cacheSize = options.cacheSize ?? 20_000;
 
+  const refusedSince = (kind: Parameters<Revocations["notBefore"]>[0], id: string, issuedMs: number) => {
+    const notBefore = options.revocations.notBefore(kind, id);
+    return notBefore !== undefined && issuedMs < notBefore;
+  };
   const isStillValid = (verified: VerifiedToken): boolean => {
     const { claims } = verified;
     if (claims.exp * 1000 <= Date.now()) return false;
-    const refusedSince = (kind: Parameters<Revocations["notBefore"]>[0], id: string) => {
-      const notBefore = options.revocations.notBefore(kind, id);
-      return notBefore !== undefined && claims.ims < notBefore;
-    };
     switch (verified.kind) {
       case "user":
-        return !refusedSince("user", verified.claims.sub) && !refusedSince("session", verified.claims.sid);
+        return (
+          !refusedSince("user", verified.claims.sub, claims.ims) &&
+          !refusedSince("session", verified.claims.sid, claims.ims)
+        );
       case "robot":
         return (
-          !refusedSince("robot", verified.claims.sub) && !refusedSince("credential", verified.claims.cid)
+          !refusedSince("robot", verified.claims.sub, claims.ims) &&
+          !refusedSince("credential", verified.claims.cid, claims.ims)
         );
     }
   };
@@ -83,7 +94,7 @@ export function createTokenVerifier(options: {
   return {
     isStillValid,
     async verify(token, accept) {
-      if (!token || token.length > MAX_TOKEN_LENGTH || token.split(".").length !== 3) {
+      if (!token || token.length > MAX_TOKEN_LENGTH || !isCompactJws(token)) {
         throw new UnauthenticatedError("malformed access token");
       }
       let verified = cache.get(token);

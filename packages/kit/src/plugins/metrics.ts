@@ -26,10 +26,32 @@ export const metricsPlugin = fp(
       registers: [registry],
     });
     app.decorate("metrics", registry);
-    app.addHook("onResponse", async (request, reply) => {
+    // One labelled child per method, route and status, looked up by nested maps: observing
+    // with a label object hashed and sorted the labels on every request.
+    const children = new Map<string, Map<string, Map<number, Histogram.Internal<string>>>>();
+    const childFor = (method: string, route: string, status: number) => {
+      let byRoute = children.get(method);
+      if (!byRoute) {
+        byRoute = new Map();
+        children.set(method, byRoute);
+      }
+      let byStatus = byRoute.get(route);
+      if (!byStatus) {
+        byStatus = new Map();
+        byRoute.set(route, byStatus);
+      }
+      let child = byStatus.get(status);
+      if (!child) {
+        child = duration.labels({ method, route, status });
+        byStatus.set(status, child);
+      }
+      return child;
+    };
+    app.addHook("onResponse", (request, reply, done) => {
       // The route pattern, never the raw URL: ids in paths would explode cardinality.
       const route = request.routeOptions.url ?? "unmatched";
-      duration.observe({ method: request.method, route, status: reply.statusCode }, reply.elapsedTime / 1000);
+      childFor(request.method, route, reply.statusCode).observe(reply.elapsedTime / 1000);
+      done();
     });
     app.get("/metrics", { schema: { hide: true } }, async (_request, reply) => {
       reply.type(registry.contentType);

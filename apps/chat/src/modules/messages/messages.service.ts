@@ -7,13 +7,12 @@ import { requireChatgroup } from "../../lib/access.js";
 import { writeAudit } from "../../lib/audit.js";
 import type { ServiceContext } from "../../lib/context.js";
 import { messageChangedEvent } from "../../lib/events.js";
+import { type Author, createPostBatcher, type PostResult } from "./messages.batcher.js";
 import * as repo from "./messages.repo.js";
 import { resolveMentions, storeMessage } from "./messages.store.js";
 
 export type MessagesServiceDeps = { db: Db; maxMessageBytes: number };
 export type MessagesService = ReturnType<typeof createMessagesService>;
-
-type Author = { type: "user" | "robot"; id: string };
 
 function authorOf(ctx: ServiceContext): Author {
   if (ctx.actor.type === "user") return { type: "user", id: ctx.actor.userId };
@@ -64,47 +63,56 @@ export function createMessagesService(deps: MessagesServiceDeps) {
     });
   }
 
-  return {
-    /** Posts a message; `isReplay` when a message with the same clientKey already existed. */
-    async post(
-      ctx: ServiceContext,
-      chatgroupId: string,
-      input: CreateMessageBody,
-    ): Promise<{ message: Message; isReplay: boolean }> {
-      checkSize(input.body);
-      const author = authorOf(ctx);
-      try {
-        return await withTenant(db, ctx, async (tx) => {
-          const chatgroup = await requireChatgroup(tx, ctx.actor, chatgroupId, { forWriting: true });
-          if (input.clientKey) {
-            const existing = await repo.findByClientKey(tx, {
-              chatgroupId,
-              authorId: author.id,
-              clientKey: input.clientKey,
-            });
-            if (existing) return { message: await messageWithReactions(tx, existing), isReplay: true };
-          }
-          const message = await storeMessage(tx, {
-            tenantId: ctx.tenantId,
-            chatgroup,
-            authorType: author.type,
+  /** One post in a transaction of its own. */
+  async function postOne(
+    ctx: ServiceContext,
+    chatgroupId: string,
+    input: CreateMessageBody,
+  ): Promise<PostResult> {
+    const author = authorOf(ctx);
+    try {
+      return await withTenant(db, ctx, async (tx) => {
+        const chatgroup = await requireChatgroup(tx, ctx.actor, chatgroupId, { forWriting: true });
+        if (input.clientKey) {
+          const existing = await repo.findByClientKey(tx, {
+            chatgroupId,
             authorId: author.id,
-            body: input.body,
-            threadRootId: input.threadRootId,
-            attachments: input.attachments,
             clientKey: input.clientKey,
           });
-          return { message, isReplay: false };
-        });
-      } catch (error) {
-        // A concurrent retry with the same key committed first: ours rolled back (seq
-        // included, so no gap) and the first message is the answer.
-        if (input.clientKey && isUniqueViolation(error)) {
-          const existing = await findReplay(ctx, chatgroupId, author, input.clientKey);
-          if (existing) return { message: existing, isReplay: true };
+          if (existing) return { message: await messageWithReactions(tx, existing), isReplay: true };
         }
-        throw error;
+        const message = await storeMessage(tx, {
+          tenantId: ctx.tenantId,
+          chatgroup,
+          authorType: author.type,
+          authorId: author.id,
+          body: input.body,
+          threadRootId: input.threadRootId,
+          attachments: input.attachments,
+          clientKey: input.clientKey,
+        });
+        return { message, isReplay: false };
+      });
+    } catch (error) {
+      // A concurrent retry with the same key committed first: ours rolled back (seq
+      // included, so no gap) and the first message is the answer.
+      if (input.clientKey && isUniqueViolation(error)) {
+        const existing = await findReplay(ctx, chatgroupId, author, input.clientKey);
+        if (existing) return { message: existing, isReplay: true };
       }
+      throw error;
+    }
+  }
+  const batcher = createPostBatcher({ db, postOne });
+
+  return {
+    /**
+     * Posts a message; `isReplay` when a message with the same clientKey already existed.
+     * Concurrent posts share transactions (group commit, see messages.batcher.ts).
+     */
+    async post(ctx: ServiceContext, chatgroupId: string, input: CreateMessageBody): Promise<PostResult> {
+      checkSize(input.body);
+      return batcher.post(ctx, chatgroupId, input, authorOf(ctx));
     },
 
     async get(ctx: ServiceContext, messageId: string): Promise<Message> {

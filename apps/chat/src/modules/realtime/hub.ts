@@ -5,6 +5,7 @@ import type { WebSocket } from "ws";
 import { getLastSeq } from "../messages/messages.repo.js";
 import { createDelivery } from "./delivery.js";
 import { errorFrame, frame } from "./frames.js";
+import { createLimiter } from "./limiter.js";
 import type { Presence } from "./presence.js";
 import type { RealtimeSession } from "./tickets.js";
 import type { Connection, Item, Subscription } from "./types.js";
@@ -21,6 +22,8 @@ export type HubOptions = {
   maxSubscriptions: number;
   /** Subscriptions wait for this: the stream tails must be positioned before anyone relies on them. */
   ready?: Promise<unknown>;
+  /** How many subscribe lookups may run at once (default: half the database pool; posts and the relay need the rest). */
+  maxConcurrentLookups?: number;
 };
 
 const roomKeyOf = (tenantId: string, chatgroupId: string) => `${tenantId}:${chatgroupId}`;
@@ -39,6 +42,9 @@ export function createHub(options: HubOptions) {
   const rooms = new Map<string, Set<Subscription>>();
   const byUser = new Map<string, Set<Connection>>();
   let nextId = 1;
+  const lookups = createLimiter(
+    options.maxConcurrentLookups ?? Math.max(1, Math.floor((db.$client.options.max ?? 10) / 2)),
+  );
 
   // ---- sending ------------------------------------------------------------------
 
@@ -213,8 +219,12 @@ export function createHub(options: HubOptions) {
       addSub(sub);
       let lastSeq: number | null;
       try {
-        lastSeq = await withTenant(db, { tenantId }, async (tx) =>
-          (await access.findReadableChatgroup(tx, userId, chatgroupId)) ? getLastSeq(tx, chatgroupId) : null,
+        lastSeq = await lookups(() =>
+          withTenant(db, { tenantId }, async (tx) =>
+            (await access.findReadableChatgroup(tx, userId, chatgroupId))
+              ? getLastSeq(tx, chatgroupId)
+              : null,
+          ),
         );
       } catch (error) {
         log.warn({ err: (error as Error).message, chatgroupId }, "realtime subscribe failed");

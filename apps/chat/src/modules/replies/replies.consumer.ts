@@ -5,6 +5,8 @@ import { eq } from "drizzle-orm";
 import type { Redis } from "ioredis";
 import { findMessage, findTaskReply } from "../messages/messages.repo.js";
 import { storeMessage } from "../messages/messages.store.js";
+import { storeApprovalNotice } from "./approval-notices.js";
+import { formatUsageLine } from "./usage-line.js";
 
 /** One group shared by all chat replicas: each task result is handled by one of them. */
 export const REPLIES_GROUP = "chat-replies";
@@ -18,6 +20,13 @@ function truncate(text: string, maxBytes: number): string {
   // A cut inside a multi-byte character decodes to U+FFFD: drop it.
   if (cut.endsWith("\uFFFD")) cut = cut.slice(0, -1);
   return cut + marker;
+}
+
+/** The result, then the usage line when the task reported usage; the line always fits. */
+function replyBody(result: string, usageLine: string | null, maxBytes: number): string {
+  if (!usageLine) return truncate(result, maxBytes);
+  const text = truncate(result, maxBytes - Buffer.byteLength(usageLine) - 2);
+  return text ? `${text}\n\n${usageLine}` : usageLine;
 }
 
 /**
@@ -49,7 +58,7 @@ export async function storeTaskReply(
         chatgroup: { chatgroupId, teamId: chatgroup.teamId, name: chatgroup.name, isArchived: false },
         authorType: "robot",
         authorId: payload.robotId,
-        body: truncate(payload.result, options.maxBytes),
+        body: replyBody(payload.result, formatUsageLine(payload.usage), options.maxBytes),
         threadRootId: invoking?.threadRootId ?? undefined,
         clientKey: `task:${payload.taskId}`,
         taskId: payload.taskId,
@@ -78,6 +87,10 @@ export function createRepliesConsumer(options: {
     consumer: options.instanceId,
     log: options.log,
     handle: async (event) => {
+      if (event.type === "approval.requested" || event.type === "approval.decided") {
+        await storeApprovalNotice(options.db, event, { consumer: REPLIES_GROUP, maxBytes: options.maxBytes });
+        return;
+      }
       if (event.type !== "task.succeeded") return;
       await storeTaskReply(options.db, event, { maxBytes: options.maxBytes });
     },

@@ -86,7 +86,8 @@ export function createApprovalsService(deps: ApprovalsDeps) {
           .select({ chatgroupId: tasks.chatgroupId })
           .from(tasks)
           .where(fenced(robot, frame.taskId, frame.epoch));
-        if (!task) return { error: await diagnose(tx, robot, frame.taskId, frame.epoch) } as const;
+        if (!task)
+          return { kind: "refused", error: await diagnose(tx, robot, frame.taskId, frame.epoch) } as const;
         // A resend: answered from the row (expired first if its time is up), never stored twice.
         await expireDue(tx, eq(approvals.id, frame.requestId));
         const [existing] = await tx.select().from(approvals).where(eq(approvals.id, frame.requestId));
@@ -95,7 +96,9 @@ export function createApprovalsService(deps: ApprovalsDeps) {
             existing.taskId === frame.taskId &&
             existing.robotId === robot.robotId &&
             existing.bindingHash === frame.bindingHash;
-          return isSame ? ({ row: existing, isNew: false } as const) : ({ conflict: true } as const);
+          return isSame
+            ? ({ kind: "stored", row: existing, isNew: false } as const)
+            : ({ kind: "conflict" } as const);
         }
         const [row] = await tx
           .insert(approvals)
@@ -124,10 +127,11 @@ export function createApprovalsService(deps: ApprovalsDeps) {
           epoch: row.epoch,
         });
         await announceRequested(tx, row);
-        return { row, isNew: true } as const;
+        return { kind: "stored", row, isNew: true } as const;
       });
-      if ("error" in outcome) return [errorFrame(frame.id, outcome.error.code, outcome.error.message)];
-      if ("conflict" in outcome)
+      if (outcome.kind === "refused")
+        return [errorFrame(frame.id, outcome.error.code, outcome.error.message)];
+      if (outcome.kind === "conflict")
         return [errorFrame(frame.id, "conflict", "this request id was used for another request")];
       const { row, isNew } = outcome;
       if (isNew) scheduleExpiry(row.tenantId, row.id, row.expiresAt.getTime());

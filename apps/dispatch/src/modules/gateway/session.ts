@@ -374,6 +374,14 @@ export class RobotSession {
       leaseTtlMs: policy.wire.leaseTtlMs,
       historyLimit: policy.historyLimit,
     });
+    // Decisions the robot may have missed while it was away follow the welcome (looked up
+    // before the session is ready, so no offer can overtake the welcome).
+    const decisions = await this.deps.approvals
+      .decisionsFor(
+        this.robot,
+        resumed.map(({ lease }) => ({ taskId: lease.taskId, epoch: lease.epoch })),
+      )
+      .catch(() => []);
     // The socket may have closed while we were in the database.
     if (this.isClosed) return [];
     clearTimeout(this.helloTimer);
@@ -394,13 +402,6 @@ export class RobotSession {
       lost,
     };
     this.deps.hub.dispatchSoon(this.robot);
-    // Decisions the robot may have missed while it was away follow the welcome.
-    const decisions = await this.deps.approvals
-      .decisionsFor(
-        this.robot,
-        resumed.map(({ lease }) => ({ taskId: lease.taskId, epoch: lease.epoch })),
-      )
-      .catch(() => []);
     return this.ok([welcome, ...decisions]);
   }
 }

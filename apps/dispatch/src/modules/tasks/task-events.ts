@@ -17,7 +17,7 @@ export function statusEvent(row: TaskRow): DomainEvent {
   });
 }
 
-/** `task.succeeded` with the result text: the chat service posts it as the robot's reply. */
+/** `task.succeeded` with the result text and usage: the chat service posts it as the robot's reply. */
 export function succeededEvent(row: TaskRow): DomainEvent {
   return createEvent("task.succeeded", row.tenantId, {
     taskId: row.id,
@@ -25,6 +25,7 @@ export function succeededEvent(row: TaskRow): DomainEvent {
     chatgroupId: row.chatgroupId,
     messageId: row.messageId,
     result: row.result ?? "",
+    usage: (row.usage ?? {}) as Record<string, unknown>,
   });
 }
 

@@ -6,6 +6,7 @@ import { renderTemplate, splitTemplate } from "../template.js";
 import type { ExecutionContext, ExecutionResult, Executor } from "../types.js";
 import { type ChatMessage, ModelError, redact, streamChat } from "./model-client.js";
 import { AGENT_TOOLS, executeTool, type ToolDeps } from "./tools.js";
+import { createUsageMeter } from "./usage.js";
 
 export type AgentExecutorDeps = {
   settings: EffectiveSettings;
@@ -140,13 +141,13 @@ export function createAgentExecutor(deps: AgentExecutorDeps): Executor {
           message: "the agent executor has no model profiles configured",
           retryable: false,
         };
-      const usage = { inputTokens: 0, outputTokens: 0 };
+      const meter = createUsageMeter();
       let note: string | null = null;
       for (const [index, profile] of profiles.entries()) {
         if (index > 0) context.progress("status", `escalating to model profile ${profile.name}: ${note}`);
         let result: Attempt;
         try {
-          result = await attempt(context, profile, note, usage);
+          result = await attempt(context, profile, note, meter.start(profile));
         } catch (error) {
           if (context.signal.aborted) return { status: "failed", message: "stopped", retryable: true };
           const message = error instanceof ModelError ? error.message : redact(describeError(error), profile);
@@ -155,11 +156,12 @@ export function createAgentExecutor(deps: AgentExecutorDeps): Executor {
         if (result.outcome === "done") {
           const text: TaskResult = {
             text: result.text.slice(-settings.executor.maxOutputChars),
-            usage: { ...usage, model: profile.model },
+            usage: meter.summary(),
           };
           return { status: "succeeded", result: text };
         }
         note = result.signal;
+        meter.escalated(note);
         context.log.warn("agent attempt failed", {
           taskId: context.task.id,
           profile: profile.name,

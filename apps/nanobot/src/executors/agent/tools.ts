@@ -16,7 +16,7 @@ export const AGENT_TOOLS: ToolSpec[] = [
     function: {
       name: "run_command",
       description:
-        "Run a shell command in the task's sandbox directory. Commands outside the allow list need a human approval on the robot's host, which you cannot give.",
+        "Run a shell command in the task's sandbox directory. Commands outside the allow list need a person's approval (an owner or admin), which you cannot give.",
       parameters: {
         type: "object",
         properties: { command: stringParam("the exact command") },
@@ -87,20 +87,20 @@ export async function runPolicedCommand(
 ): Promise<string> {
   const decision = evaluateCommand(command, deps.settings.policy);
   if (decision.action === "deny") return `refused: ${decision.reason}`;
+  const cwd = context.sandbox.root;
+  const env = buildChildEnv(deps.hostEnv, deps.settings, { ...context.taskEnv, PERSEUS_SANDBOX: cwd });
   if (decision.action === "approve") {
-    const grant = await context.approvals.request(context.task.id, command, decision.reason, context.signal);
-    if (!grant)
-      return `refused: this command needs an approval on the robot's host and none was given (${decision.reason})`;
-    context.approvals.consume(grant, context.task.id, command);
+    // Bound to exactly what runs below: this command, directory and environment, once.
+    const subject = { taskId: context.task.id, command, cwd, env };
+    const grant = await context.approvals.request(subject, decision.reason, context.signal);
+    if (!grant) return `refused: this command needs an approval and none was given (${decision.reason})`;
+    context.approvals.consume(grant, subject);
   }
   const output = createTail(8_000);
   const outcome = await runProcess({
     argv: ["bash", "-c", command],
-    cwd: context.sandbox.root,
-    env: buildChildEnv(deps.hostEnv, deps.settings, {
-      ...context.taskEnv,
-      PERSEUS_SANDBOX: context.sandbox.root,
-    }),
+    cwd,
+    env,
     timeoutMs: deps.commandTimeoutMs,
     signal: context.signal,
     onStdout: (chunk) => {

@@ -2,14 +2,10 @@ import { type EdgeServiceStatus, EdgeStatusResponse, type EdgeUpstreamStatus } f
 import { useQuery } from "@tanstack/react-query";
 import { api } from "../../api/api.js";
 import { describeError } from "../../api/errors.js";
-
-function formatUptime(seconds: number | null): string {
-  if (seconds === null) return "—";
-  if (seconds < 60) return `${seconds} s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)} min`;
-  if (seconds < 86_400) return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
-  return `${Math.floor(seconds / 86_400)} d ${Math.floor((seconds % 86_400) / 3600)} h`;
-}
+import { formatUptime } from "../../components/format-uptime.js";
+import { can } from "../../session/permissions.js";
+import { useSession } from "../../session/session.js";
+import { RegistryInstances } from "./registry-instances.js";
 
 const stateLabels: Record<EdgeUpstreamStatus["state"], string> = {
   ready: "Ready",
@@ -27,7 +23,9 @@ function ServiceCard({ service }: { service: EdgeServiceStatus }) {
   return (
     <article className="card" aria-labelledby={`svc-${service.service}`}>
       <header className="card-header">
-        <h2 id={`svc-${service.service}`}>{service.service}</h2>
+        <h2 id={`svc-${service.service}`} className="service-name">
+          {service.service}
+        </h2>
         <span className={`badge ${service.isReady ? "badge-ready" : "badge-down"}`}>
           {service.isReady ? "Available" : "Unavailable"}
         </span>
@@ -72,6 +70,7 @@ function ServiceCard({ service }: { service: EdgeServiceStatus }) {
 
 /** Readiness of every service as the edge sees it, refreshed every few seconds. */
 export function StatusPage() {
+  const { role } = useSession();
   const status = useQuery({
     queryKey: ["edge", "status"],
     queryFn: ({ signal }) => api.get("/api/edge/status", EdgeStatusResponse, { signal }),
@@ -110,6 +109,9 @@ export function StatusPage() {
             {new Date(status.data.checkedAt).toLocaleTimeString()}
           </p>
         </>
+      ) : null}
+      {can(role, "system.read") ? (
+        <RegistryInstances upstreams={status.data?.services.flatMap((service) => service.upstreams) ?? []} />
       ) : null}
     </section>
   );

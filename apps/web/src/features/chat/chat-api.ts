@@ -50,10 +50,16 @@ export function useMentionCandidates(group: ChatgroupActivity | undefined) {
     staleTime: 60_000,
     queryFn: async ({ signal }): Promise<MentionCandidate[]> => {
       if (!group) return [];
-      const chatgroup = await api.call(AUTH, authRoutes.getChatgroup, { params: { id: group.chatgroupId }, signal });
+      const chatgroup = await api.call(AUTH, authRoutes.getChatgroup, {
+        params: { id: group.chatgroupId },
+        signal,
+      });
       const members =
         chatgroup.visibility === "private"
-          ? await api.call(AUTH, authRoutes.listChatgroupMembers, { params: { id: group.chatgroupId }, signal })
+          ? await api.call(AUTH, authRoutes.listChatgroupMembers, {
+              params: { id: group.chatgroupId },
+              signal,
+            })
           : await api.call(AUTH, authRoutes.listTeamMembers, { params: { id: group.teamId }, signal });
       const robots = await api.call(AUTH, authRoutes.listRobots, { signal }).catch(() => ({ items: [] }));
       return mentionCandidates(
@@ -65,11 +71,16 @@ export function useMentionCandidates(group: ChatgroupActivity | undefined) {
   });
 }
 
-/** Recent tasks of a chatgroup, to show chips on messages sent before the page was opened. */
-export function useChatgroupTasks(chatgroupId: string) {
+/**
+ * Recent tasks of a chatgroup, for chips on messages sent before the page was opened;
+ * polled while some task is unfinished or a robot mention has no task yet (frames are best effort).
+ */
+export function useChatgroupTasks(chatgroupId: string, poll: boolean) {
   return useQuery({
     queryKey: chatKeys.tasks(chatgroupId),
-    queryFn: ({ signal }) => api.call(DISPATCH, dispatchRoutes.listTasks, { query: { chatgroupId, limit: 100 }, signal }),
+    refetchInterval: poll ? 4_000 : false,
+    queryFn: ({ signal }) =>
+      api.call(DISPATCH, dispatchRoutes.listTasks, { query: { chatgroupId, limit: 100 }, signal }),
   });
 }
 

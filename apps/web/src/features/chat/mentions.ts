@@ -76,12 +76,18 @@ export function invocableRobots(robots: Robot[], chatgroupId: string, teamId: st
   return robots.filter(
     (robot) =>
       robot.revokedAt === null &&
-      (robot.scopes.tenant || robot.scopes.teamIds.includes(teamId) || robot.scopes.chatgroupIds.includes(chatgroupId)),
+      (robot.scopes.tenant ||
+        robot.scopes.teamIds.includes(teamId) ||
+        robot.scopes.chatgroupIds.includes(chatgroupId)),
   );
 }
 
 /** People first-class and robots marked, deduplicated by id, the caller left out. */
-export function mentionCandidates(members: ScopedMember[], robots: Robot[], selfId: string): MentionCandidate[] {
+export function mentionCandidates(
+  members: ScopedMember[],
+  robots: Robot[],
+  selfId: string,
+): MentionCandidate[] {
   const seen = new Set<string>();
   const out: MentionCandidate[] = [];
   for (const member of members) {

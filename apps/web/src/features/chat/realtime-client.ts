@@ -1,8 +1,8 @@
 import {
   type RealtimeClientFrame,
   type RealtimeServerFrame,
-  RealtimeServerFrame as ServerFrameSchema,
   realtimeCloseCodes,
+  RealtimeServerFrame as ServerFrameSchema,
 } from "@perseus/contracts";
 
 export type RealtimeState = "connecting" | "open" | "reconnecting" | "revoked" | "closed";
@@ -49,7 +49,8 @@ const FINAL_CODES = new Set<number>([
  */
 export function createRealtimeClient(options: RealtimeOptions) {
   const setTimer = options.setTimer ?? ((callback, ms) => setTimeout(callback, ms));
-  const clearTimer = options.clearTimer ?? ((handle) => clearTimeout(handle as ReturnType<typeof setTimeout>));
+  const clearTimer =
+    options.clearTimer ?? ((handle) => clearTimeout(handle as ReturnType<typeof setTimeout>));
   const random = options.random ?? Math.random;
   const subscriptions = new Set<string>();
   let socket: SocketLike | null = null;
@@ -90,10 +91,13 @@ export function createRealtimeClient(options: RealtimeOptions) {
     options.onState("reconnecting");
     const ceiling = Math.min(MAX_BACKOFF_MS, 500 * 2 ** failures);
     failures += 1;
-    retryTimer = setTimer(() => {
-      retryTimer = null;
-      void connect();
-    }, ceiling / 2 + random() * (ceiling / 2));
+    retryTimer = setTimer(
+      () => {
+        retryTimer = null;
+        void connect();
+      },
+      ceiling / 2 + random() * (ceiling / 2),
+    );
   }
 
   async function connect() {

@@ -29,6 +29,8 @@ export type TaskStream = {
   status: TaskStatus;
   attempt: number;
   error: string | null;
+  /** A status came from a status frame or the stored task (not only inferred from progress). */
+  statusKnown: boolean;
   /** Progress of the current attempt by seq (a repeated seq is a duplicate). */
   parts: ReadonlyMap<number, { kind: ProgressKind; data: string }>;
 };
@@ -51,23 +53,28 @@ export function emptyStream(frame: Pick<TaskStream, "taskId" | "robotId"> & Part
     status: "queued",
     attempt: 0,
     error: null,
+    statusKnown: false,
     parts: new Map(),
     ...frame,
   };
 }
 
-/** A status frame; a later attempt starts with no progress (its seqs restart at 1). */
+/**
+ * A status frame. Another attempt starts with no progress (its seqs restart at 1); an
+ * older attempt's late frame is ignored unless the task had finished (a retry restarts it).
+ */
 export function applyStatus(current: TaskStream | undefined, frame: RealtimeTaskStatusFrame): TaskStream {
   const base = current ?? emptyStream({ taskId: frame.taskId, robotId: frame.robotId });
-  if (frame.attempt < base.attempt) return base;
-  const newAttempt = frame.attempt > base.attempt && base.attempt > 0;
+  if (frame.attempt < base.attempt && !isFinished(base.status)) return base;
+  const otherAttempt = frame.attempt !== base.attempt && base.attempt > 0;
   return {
     ...base,
     messageId: frame.messageId ?? base.messageId,
     status: frame.status,
+    statusKnown: true,
     attempt: frame.attempt,
     error: frame.error,
-    parts: newAttempt ? new Map() : base.parts,
+    parts: otherAttempt ? new Map() : base.parts,
   };
 }
 
@@ -90,11 +97,13 @@ export function mergeDetail(current: TaskStream | undefined, detail: TaskDetail)
     if (entry.epoch === detail.leaseEpoch && !parts.has(entry.seq)) parts.set(entry.seq, entry);
   }
   // A live frame newer than the stored row wins; the stored one fills what the socket missed.
-  const liveIsNewer = base.attempt > detail.attempt || (base.attempt === detail.attempt && isFinished(base.status));
+  const liveIsNewer =
+    base.attempt > detail.attempt || (base.attempt === detail.attempt && isFinished(base.status));
   return {
     ...base,
     messageId: base.messageId ?? detail.messageId,
     status: liveIsNewer ? base.status : detail.status,
+    statusKnown: true,
     attempt: Math.max(base.attempt, detail.attempt),
     error: liveIsNewer ? base.error : detail.error,
     parts,
@@ -117,4 +126,61 @@ export function assemble(stream: TaskStream): AssembledTask {
     else out.output += part.data;
   }
   return out;
+}
+
+/** What a message shows for one robot task it started. */
+export type TaskView = {
+  taskId: string;
+  robotId: string;
+  messageId: string | null;
+  status: TaskStatus;
+  error: string | null;
+  assembled: AssembledTask;
+};
+
+/**
+ * Tasks per invoking message: the listed tasks (REST) overlaid with live streams, which
+ * are newer whenever both exist; live tasks not yet listed are included.
+ */
+export function taskViewsByMessage(
+  listed: ReadonlyArray<{
+    id: string;
+    robotId: string;
+    messageId: string | null;
+    status: TaskStatus;
+    error: string | null;
+  }>,
+  live: ReadonlyMap<string, TaskStream>,
+): Map<string, TaskView[]> {
+  const views = new Map<string, TaskView>();
+  for (const task of listed) {
+    views.set(task.id, {
+      taskId: task.id,
+      robotId: task.robotId,
+      messageId: task.messageId,
+      status: task.status,
+      error: task.error,
+      assembled: assemble(emptyStream({ taskId: task.id, robotId: task.robotId })),
+    });
+  }
+  for (const stream of live.values()) {
+    const listedView = views.get(stream.taskId);
+    // A stream that only saw progress guessed "running"; a listed final state is better.
+    const status =
+      !stream.statusKnown && listedView && isFinished(listedView.status) ? listedView.status : stream.status;
+    views.set(stream.taskId, {
+      taskId: stream.taskId,
+      robotId: stream.robotId,
+      messageId: stream.messageId ?? listedView?.messageId ?? null,
+      status,
+      error: stream.error ?? listedView?.error ?? null,
+      assembled: assemble(stream),
+    });
+  }
+  const byMessage = new Map<string, TaskView[]>();
+  for (const view of views.values()) {
+    if (!view.messageId) continue;
+    byMessage.set(view.messageId, [...(byMessage.get(view.messageId) ?? []), view]);
+  }
+  return byMessage;
 }

@@ -60,7 +60,10 @@ export function appendNewer(timeline: Timeline, page: MessagePage): Timeline {
   return withPending({ ...timeline, messages, newestSeq });
 }
 
-export type LiveResult = { timeline: Timeline; /** A fill is needed: read `after=newestSeq`. */ gap: boolean };
+export type LiveResult = {
+  timeline: Timeline /** A fill is needed: read `after=newestSeq`. */;
+  gap: boolean;
+};
 
 /** A live `message` frame: the next seq is appended, an old one ignored, a later one waits for a fill. */
 export function applyLive(timeline: Timeline, message: Message): LiveResult {

@@ -2,7 +2,12 @@ import { chatRoutes, type RealtimeServerFrame } from "@perseus/contracts";
 import { useEffect, useMemo, useState } from "react";
 import { api } from "../../api/api.js";
 import { CHAT } from "./chat-api.js";
-import { createRealtimeClient, type RealtimeClient, type RealtimeState, type SocketLike } from "./realtime-client.js";
+import {
+  createRealtimeClient,
+  type RealtimeClient,
+  type RealtimeState,
+  type SocketLike,
+} from "./realtime-client.js";
 
 export type Realtime = {
   client: RealtimeClient;
