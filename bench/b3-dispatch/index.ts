@@ -13,6 +13,7 @@ import {
   startSigner,
 } from "../lib/fixtures.js";
 import { cores, runPinnedJson, startPinned } from "../lib/processes.js";
+import { deleteKeys } from "../lib/redis-keys.js";
 import { startService } from "../lib/service.js";
 import { formatNumber, printTable, type Summary, summarize } from "../lib/stats.js";
 import type { DriverArgs, Phase } from "./driver.js";
@@ -222,15 +223,6 @@ export async function run(options: B3Options) {
 /** Percentiles of a phase with no samples arrive as null (JSON has no NaN). */
 const fixed = (value: number | null, digits = 1) =>
   value === null || Number.isNaN(value) ? "–" : value.toFixed(digits);
-
-async function deleteKeys(redis: Redis, pattern: string) {
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-    cursor = next;
-    if (keys.length) await redis.unlink(...keys);
-  } while (cursor !== "0");
-}
 
 function report(series: Record<string, Record<string, number[]>>, integrity: Record<string, unknown>[]) {
   const ms = (s: Summary) => `${fixed(s.median)} (${fixed(s.min)}–${fixed(s.max)})`;

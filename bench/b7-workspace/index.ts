@@ -2,8 +2,10 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Redis } from "ioredis";
 import { BENCH_ISSUER, benchDatabase, createBenchTenant, openDb, startSigner } from "../lib/fixtures.js";
 import { cores, runPinnedJson, startPinned } from "../lib/processes.js";
+import { deleteKeys } from "../lib/redis-keys.js";
 import { startService } from "../lib/service.js";
 import { formatNumber, printTable, type Summary, summarize } from "../lib/stats.js";
 import type { ClientArgs } from "./client.js";
@@ -40,10 +42,11 @@ export async function run(options: B7Options) {
   const token = await signer.user(tenant.ownerId, tenant.tenantId, "owner");
   const workspaceDir = mkdtempSync(join(tmpdir(), "bench-b7-ws-"));
   const rawDir = mkdtempSync(join(tmpdir(), "bench-b7-raw-"));
+  const prefix = `bench-b7-${randomBytes(4).toString("hex")}`;
   const workspace = await startService("workspace", cores.subject, {
     DATABASE_URL: appUrl,
     REDIS_URL,
-    REDIS_PREFIX: `bench-b7-${randomBytes(4).toString("hex")}`,
+    REDIS_PREFIX: prefix,
     AUTH_JWKS_URL: signer.jwksUrl,
     AUTH_ISSUER: BENCH_ISSUER,
     WORKSPACE_STORAGE_DIR: workspaceDir,
@@ -106,6 +109,9 @@ export async function run(options: B7Options) {
   } finally {
     await raw.stop();
     await workspace.stop();
+    const redis = new Redis(REDIS_URL);
+    await deleteKeys(redis, `${prefix}*`);
+    redis.disconnect();
     await pool.close();
     await signer.close();
     rmSync(workspaceDir, { recursive: true, force: true });

@@ -28,6 +28,14 @@ async function nav(label: string) {
   await page.getByRole("navigation").getByRole("link", { name: label, exact: true }).first().click();
 }
 
+async function openLab() {
+  await nav("Chat");
+  await page
+    .getByRole("navigation", { name: "Chatgroups" })
+    .getByRole("link", { name: new RegExp(`lab-${tag}`) })
+    .click();
+}
+
 /** Screenshot plus axe, collected per screen and asserted once at the end. */
 async function capture(name: string) {
   await page.waitForLoadState("networkidle").catch(() => {});
@@ -103,11 +111,7 @@ describe("the console, end to end in Chromium", () => {
     await expect.poll(() => page.getByText(/online/i).count(), { timeout: 30_000 }).toBeGreaterThan(0);
 
     // The task: the reply streams into the chat.
-    await nav("Chat");
-    await page
-      .getByRole("navigation", { name: "Chatgroups" })
-      .getByRole("link", { name: new RegExp(`lab-${tag}`) })
-      .click();
+    await openLab();
     const composer = page.getByRole("combobox", { name: `Message #lab-${tag}` });
     const marker = `hello-${tag}`;
     await composer.fill(`@${robotHandle} echo ${marker}`);
@@ -121,7 +125,9 @@ describe("the console, end to end in Chromium", () => {
 
     // A file in the chatgroup's workspace, which the robot then reads with its task token.
     await nav("Workspace");
-    await page.getByLabel("Layer").selectOption({ label: `lab-${tag}` });
+    const layer = page.getByLabel("Layer", { exact: true });
+    const option = layer.locator("option", { hasText: `lab-${tag}` });
+    await layer.selectOption((await option.getAttribute("value"))!);
     const content = `secret-plan-${tag}`;
     await page
       .getByLabel("Files to upload")
@@ -131,7 +137,7 @@ describe("the console, end to end in Chromium", () => {
       .toBeGreaterThan(0);
     await capture("07-workspace");
 
-    await nav("Chat");
+    await openLab();
     await composer.fill(
       `@${robotHandle} curl -sf -H "authorization: Bearer $PERSEUS_TASK_TOKEN" "$PERSEUS_URL/api/workspace/views/chatgroup/$PERSEUS_CHATGROUP_ID/files?path=plan.txt"`,
     );
@@ -141,7 +147,12 @@ describe("the console, end to end in Chromium", () => {
 
     // The audit log holds every step, and its chain verifies.
     await nav("Audit log");
-    for (const action of ["robot.created", "robot.config_changed", "robot.credential_created", "workspace."]) {
+    for (const action of [
+      "robot.created",
+      "robot.config_changed",
+      "robot.credential_created",
+      "workspace.",
+    ]) {
       await expect.poll(() => page.getByText(action).count()).toBeGreaterThan(0);
     }
     await page.getByRole("button", { name: /verify/i }).click();

@@ -57,16 +57,13 @@ describe("API client against a real service", () => {
       lastAuthorization = request.headers.authorization;
       // A stale token is refused the way the services refuse an expired one.
       if (request.headers.authorization === "Bearer stale")
-        return reply
-          .code(401)
-          .type("application/problem+json")
-          .send({
-            type: "about:blank",
-            title: "unauthenticated",
-            status: 401,
-            code: "unauthenticated",
-            detail: "token expired",
-          });
+        return reply.code(401).type("application/problem+json").send({
+          type: "about:blank",
+          title: "unauthenticated",
+          status: 401,
+          code: "unauthenticated",
+          detail: "token expired",
+        });
     });
     // A handler that breaks its own contract, to check that the client notices.
     app.get("/api/widgets/broken", async () => ({ id: "not-a-uuid" }));

@@ -1,4 +1,4 @@
-import { Link, Navigate, Outlet, useLocation } from "@tanstack/react-router";
+import { Link, Outlet, useLocation, useNavigate } from "@tanstack/react-router";
 import { useEffect, useId, useState } from "react";
 import { useSession } from "../session/session.js";
 import { visibleNav } from "./nav-items.js";
@@ -10,10 +10,20 @@ export function AppLayout() {
   const [open, setOpen] = useState(false);
   const navId = useId();
 
+  const navigate = useNavigate();
+  const href = location.href;
+
   // A page change closes the narrow-screen menu.
   useEffect(() => setOpen(false), [location.pathname]);
 
-  if (status === "signed-out") return <Navigate to="/sign-in" search={{ redirect: location.href }} />;
+  // The session ended under us (refused refresh, sign-out elsewhere): sign in again, once,
+  // and come back here afterwards.
+  useEffect(() => {
+    if (status === "signed-out") void navigate({ to: "/sign-in", search: { redirect: href }, replace: true });
+    // Only the transition matters, not every location change during the navigation.
+  }, [status]);
+
+  if (status === "signed-out") return null;
 
   return (
     <div className="app-body">

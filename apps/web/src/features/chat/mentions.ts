@@ -82,7 +82,7 @@ export function invocableRobots(robots: Robot[], chatgroupId: string, teamId: st
   );
 }
 
-/** People first-class and robots marked, deduplicated by id, the caller left out. */
+/** People, then robots, deduplicated by id, without the caller. */
 export function mentionCandidates(
   members: ScopedMember[],
   robots: Robot[],
