@@ -37,7 +37,8 @@ const isPortFree = (port: number) =>
 /** A base port whose whole launcher range (edge, 4 services, replicas 10 apart) is free. */
 async function freeBasePort(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 2_000) * 10;
+    // Below Linux's ephemeral range (32768+), and apart from the edge's launcher test.
+    const base = 26_000 + Math.floor(Math.random() * 600) * 10;
     const ports = [base, ...[1, 2, 3, 4].flatMap((offset) => [base + offset, base + offset + 10])];
     if ((await Promise.all(ports.map(isPortFree))).every(Boolean)) return base;
   }

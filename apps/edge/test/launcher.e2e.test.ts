@@ -34,7 +34,8 @@ function isPortFree(port: number) {
 /** A base port whose edge, service and second-chat-replica ports are all free right now. */
 async function findBasePort(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 2_000) * 10;
+    // Below Linux's ephemeral range (32768+), where outgoing connections take their ports.
+    const base = 20_000 + Math.floor(Math.random() * 600) * 10;
     const ports = [0, 1, 2, 3, 4, 12].map((offset) => base + offset);
     if ((await Promise.all(ports.map(isPortFree))).every(Boolean)) return base;
   }
