@@ -3,12 +3,14 @@ import { unlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
+  type ChatSubject,
   createFixture,
   dropRedisPrefix,
   freePort,
   ORIGIN,
   prepareBenchDatabase,
   type ServiceSubject,
+  selectChatSubjects,
   startBareRelay,
   startChatService,
   startSigner,
@@ -40,12 +42,9 @@ const socketCount = Number(process.env.BENCH_B1_SOCKETS ?? 1_000);
 const roomSizes = (process.env.BENCH_B1_ROOMS ?? "10,100,1000").split(",").map(Number);
 const FRACTIONS = [0.25, 0.5];
 
-const allSubjects = ["bare", "chat"] as const;
-type SubjectName = (typeof allSubjects)[number];
+type SubjectName = ChatSubject;
 // Development only: BENCH_B1_SUBJECTS=chat skips the baseline.
-const subjects = allSubjects.filter((s) =>
-  (process.env.BENCH_B1_SUBJECTS ?? "bare,chat").split(",").includes(s),
-);
+const subjects = selectChatSubjects(process.env.BENCH_B1_SUBJECTS);
 
 /**
  * B1: chat fan-out. The real chat service (HTTP post → Postgres → outbox → stream → hub →

@@ -3,12 +3,14 @@ import { unlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
+  type ChatSubject,
   createFixture,
   dropRedisPrefix,
   freePort,
   ORIGIN,
   prepareBenchDatabase,
   type ServiceSubject,
+  selectChatSubjects,
   startBareRelay,
   startChatService,
   startSigner,
@@ -46,12 +48,9 @@ const connections = Number(process.env.BENCH_B6_CONNECTIONS ?? 10_000);
 const ROOM_SIZE = 100;
 const USERS = Math.min(connections, 1_000);
 
-const allSubjects = ["bare", "chat"] as const;
-type SubjectName = (typeof allSubjects)[number];
+type SubjectName = ChatSubject;
 // Development only: BENCH_B6_SUBJECTS=chat skips the baseline.
-const subjects = allSubjects.filter((s) =>
-  (process.env.BENCH_B6_SUBJECTS ?? "bare,chat").split(",").includes(s),
-);
+const subjects = selectChatSubjects(process.env.BENCH_B6_SUBJECTS);
 
 /**
  * B6: connections. Idle authenticated sockets (subscribed to a room of 100) on one hub

@@ -19,6 +19,13 @@ import { type Subject, startPinned } from "./processes.js";
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, "..", "..");
 export const ORIGIN = "http://console.bench.test";
+
+/** The subjects of the chat benchmarks: the bare relay and the real service. */
+export const chatSubjects = ["bare", "chat"] as const;
+export type ChatSubject = (typeof chatSubjects)[number];
+/** The subjects to run: both, unless a development setting such as "chat" narrows them. */
+export const selectChatSubjects = (wanted = "bare,chat"): ChatSubject[] =>
+  chatSubjects.filter((subject) => wanted.split(",").includes(subject));
 const ISSUER = "perseus-bench";
 
 /** Creates (or reuses) `perseus_bench_<name>` and returns the application role's URL for it. */
