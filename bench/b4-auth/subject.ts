@@ -107,3 +107,6 @@ if (variant === "node-http") {
     process.exit(0);
   });
 }
+
+// The baselines stop on SIGTERM with a normal exit too (a CPU profile is written on exit).
+if (process.listenerCount("SIGTERM") === 0) process.on("SIGTERM", () => process.exit(0));
