@@ -236,6 +236,24 @@ async function main() {
   const stopped = new Promise((done) => {
     resolveStop = done;
   });
+  // Output piped into something that exits first (`… | tee log` on Ctrl-C) must not take
+  // the launcher down before it has stopped what it started: writes to a closed pipe are
+  // dropped, and the shutdown goes on.
+  for (const stream of [process.stdout, process.stderr])
+    stream.on("error", (error) => {
+      if (error.code !== "EPIPE") throw error;
+    });
+  // Last resort on any exit path (a crash included): no service outlives the launcher.
+  process.on("exit", () => {
+    for (const child of children) {
+      if (!child.pid) continue;
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+  });
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
     process.on(signal, () => {
       if (isShuttingDown) {
