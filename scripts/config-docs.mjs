@@ -49,6 +49,7 @@ const DEFAULTS = {
   EDGE_UPSTREAM_DISPATCH: "http://127.0.0.1:7703",
   EDGE_UPSTREAM_WORKSPACE: "http://127.0.0.1:7704",
   EDGE_WEB_DIST: "apps/web/dist",
+  OTEL_EXPORTER_OTLP_HEADERS: "",
 };
 
 /** Variables read outside the service schemas: migrate command, launcher, tests, robot client. */

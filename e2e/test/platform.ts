@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -16,15 +17,32 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 type ServiceName = "auth" | "chat" | "dispatch" | "workspace";
 
+export type PlatformOptions = {
+  /**
+   * A Redis of the caller's own (e.g. a private redis-server, or a fault proxy in front of
+   * one) instead of a key prefix on the shared test Redis. Nothing is deleted from it on stop.
+   */
+  redisUrl?: string;
+  /** Rewrites the database URL the services get (e.g. to go through a fault proxy). */
+  serviceDatabaseUrl?: (url: string) => string;
+  /** Extra environment for every service and the edge. */
+  env?: Record<string, string>;
+  /** Extra environment for one service (applied after `env`). */
+  serviceEnv?: Partial<Record<ServiceName | "edge", Record<string, string>>>;
+  /** Extra environment for every nanobot started with `startNanobot`. */
+  nanobotEnv?: Record<string, string>;
+};
+
 export type Platform = {
   edgeUrl: string;
   db: TestDatabase;
-  redis: TestRedis;
+  redis: Pick<TestRedis, "url" | "prefix" | "cleanup">;
   services: Record<ServiceName | "edge", ManagedProcess>;
   /** Nanobot processes by name. */
   robots: Record<string, ManagedProcess>;
   startNanobot: (credential: string, name?: string) => Promise<ManagedProcess>;
-  stop: () => Promise<void>;
+  /** Stops every process; `keepDatabase` leaves the database for a check afterwards (then call `db.drop()`). */
+  stop: (options?: { keepDatabase?: boolean }) => Promise<void>;
 };
 
 /**
@@ -33,9 +51,9 @@ export type Platform = {
  * ports, with a private database and Redis prefix.
  * Short lease and sweep intervals keep the crash tests quick.
  */
-export async function startPlatform(): Promise<Platform> {
+export async function startPlatform(options: PlatformOptions = {}): Promise<Platform> {
   const db = await createTestDatabase();
-  const redis = await createTestRedis();
+  const redis = options.redisUrl ? ownRedis(options.redisUrl) : await createTestRedis();
   const dataDir = mkdtempSync(join(tmpdir(), "perseus-e2e-"));
   const [authPort, chatPort, dispatchPort, workspacePort, edgePort] = await Promise.all([
     getFreePort(),
@@ -49,12 +67,13 @@ export async function startPlatform(): Promise<Platform> {
     NODE_ENV: "test",
     LOG_LEVEL: "warn",
     HOST: "127.0.0.1",
-    DATABASE_URL: db.url,
+    DATABASE_URL: options.serviceDatabaseUrl ? options.serviceDatabaseUrl(db.url) : db.url,
     REDIS_URL: redis.url,
     REDIS_PREFIX: redis.prefix,
     PUBLIC_ORIGIN: edgeUrl,
     AUTH_ISSUER: "perseus",
     AUTH_JWKS_URL: `http://127.0.0.1:${authPort}/api/auth/.well-known/jwks.json`,
+    ...options.env,
   };
   const service = (name: ServiceName, port: number, env: Record<string, string> = {}) =>
     startProcess({
@@ -62,7 +81,13 @@ export async function startPlatform(): Promise<Platform> {
       command: process.execPath,
       args: [join(root, "apps", name, "dist", "server.js")],
       cwd: join(root, "apps", name),
-      env: { ...common, PORT: String(port), INSTANCE_ID: `${name}-e2e`, ...env },
+      env: {
+        ...common,
+        PORT: String(port),
+        INSTANCE_ID: `${name}-e2e`,
+        ...env,
+        ...options.serviceEnv?.[name],
+      },
       ready: { url: `http://127.0.0.1:${port}/readyz` },
       readyTimeoutMs: 60_000,
     });
@@ -95,6 +120,7 @@ export async function startPlatform(): Promise<Platform> {
       EDGE_HEALTH_INTERVAL_MS: "200",
       // A loaded CI machine may answer /readyz slowly; slow is not down.
       EDGE_HEALTH_TIMEOUT_MS: "5000",
+      ...options.serviceEnv?.edge,
     },
     ready: { url: `${edgeUrl}/healthz` },
     readyTimeoutMs: 60_000,
@@ -122,19 +148,24 @@ export async function startPlatform(): Promise<Platform> {
           join(dataDir, name),
         ],
         cwd: join(root, "apps", "nanobot"),
-        env: {},
+        env: { ...options.nanobotEnv },
         ready: { line: /connected/i },
         readyTimeoutMs: 60_000,
       });
       robots[name] = robot;
       return robot;
     },
-    stop: async () => {
+    stop: async ({ keepDatabase = false } = {}) => {
       for (const p of [...Object.values(robots), edge, workspace, dispatch, chat, auth])
         await p.stop().catch(() => {});
       await redis.cleanup();
-      await db.drop();
+      if (!keepDatabase) await db.drop();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** A caller-provided Redis: a private key prefix, and no keys to clean (the caller owns the server). */
+function ownRedis(url: string): Platform["redis"] {
+  return { url, prefix: `pt${randomBytes(5).toString("hex")}`, cleanup: async () => {} };
 }

@@ -134,4 +134,28 @@ describe.each(OVERLAYS)("infra/k8s overlay %s", (overlay) => {
       3600,
     );
   });
+  it("lets Prometheus find every service pod and reach its metrics port", async () => {
+    const objects = await render(overlay);
+    for (const name of SERVICES) {
+      const deployment = objects.find((o) => o.kind === "Deployment" && o.metadata.name === name)!;
+      const template = (
+        deployment.spec as { template: { metadata: { annotations?: Record<string, string> } } }
+      ).template;
+      expect(template.metadata.annotations, name).toMatchObject({
+        "prometheus.io/scrape": "true",
+        "prometheus.io/path": "/metrics",
+      });
+      const ports = (podSpecOf(deployment).containers[0] as { ports?: { name: string }[] }).ports ?? [];
+      expect(
+        ports.map((port) => port.name),
+        name,
+      ).toEqual(["http"]);
+    }
+    const policy = objects.find(
+      (o) => o.kind === "NetworkPolicy" && o.metadata.name === "metrics-from-monitoring",
+    );
+    const selected = JSON.stringify(policy?.spec);
+    for (const name of SERVICES) expect(selected, name).toContain(`"${name}"`);
+    expect(selected).toContain('"ports":[{"port":"http"}]');
+  });
 });

@@ -16,6 +16,7 @@ import type { Services } from "./deps.js";
 import { createKeyStore, type KeyStore } from "./keys/key-store.js";
 import { createPasswordHasher } from "./lib/passwords.js";
 import { createTokenIssuer } from "./lib/tokens.js";
+import { registerAuthMetrics } from "./metrics.js";
 import { apiKeysHandlers } from "./modules/api-keys/api-keys.routes.js";
 import { createApiKeysService } from "./modules/api-keys/api-keys.service.js";
 import { auditHandlers } from "./modules/audit/audit.routes.js";
@@ -70,6 +71,7 @@ export async function buildApp(deps: AuthDeps): Promise<FastifyInstance> {
       { name: "redis", check: () => deps.redis.ping() },
     ],
   });
+  registerAuthMetrics(app.metrics, { pool: deps.db.$client });
   if (deps.onRoute) {
     const onRoute = deps.onRoute;
     app.addHook("onRoute", (route) => onRoute(route));

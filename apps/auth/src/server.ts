@@ -1,5 +1,5 @@
 import { createRedisConnection } from "@perseus/bus";
-import { exitWith, openServiceResources, runService } from "@perseus/kit";
+import { exitWith, openServiceResources, runService, startServiceTracing } from "@perseus/kit";
 import { buildApp } from "./app.js";
 import { type AuthConfig, loadConfig } from "./config.js";
 import { version } from "./version.js";
@@ -12,6 +12,7 @@ try {
   exitWith("auth", error);
 }
 const resources = await openServiceResources("auth", config);
+await startServiceTracing("auth", config, { version, instanceId: resources.instanceId });
 // Rate-limit checks must never hold a request: no offline queue, a short command timeout.
 const rateLimitRedis = createRedisConnection(config.REDIS_URL, "producer", {
   commandTimeoutMs: config.RATE_LIMIT_REDIS_TIMEOUT_MS,

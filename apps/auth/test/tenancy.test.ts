@@ -196,7 +196,7 @@ describe("invites", () => {
     const stored = await withTenant(h.database.db, { tenantId: t.tenantId }, (tx) =>
       tx.select().from(schema.invites),
     );
-    expect(JSON.stringify(stored)).not.toContain(token.split("_").at(-1));
+    expect(JSON.stringify(stored)).not.toContain(token.slice(-43));
     const signupBody = {
       token,
       email: `other-${uniqueTag()}@example.test`,

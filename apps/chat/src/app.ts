@@ -11,6 +11,7 @@ import type { Redis } from "ioredis";
 import type { JWTVerifyGetKey } from "jose";
 import type { ChatConfig } from "./config.js";
 import { createTaskTokenResolver } from "./lib/task-token.js";
+import { registerChatMetrics } from "./metrics.js";
 import { registerHistoryRoutes } from "./modules/history/history.routes.js";
 import { createHistoryService } from "./modules/history/history.service.js";
 import { registerMessageRoutes } from "./modules/messages/messages.routes.js";
@@ -92,6 +93,12 @@ export async function buildApp(deps: ChatDeps): Promise<FastifyInstance> {
     },
   });
   app.decorate("chatRealtimeReady", realtime.ready);
+  const metrics = registerChatMetrics(app.metrics, {
+    realtime: realtime.hub,
+    pool: db.$client,
+    redis,
+    prefix: config.REDIS_PREFIX,
+  });
 
   const replies = createRepliesConsumer({
     db,
@@ -99,6 +106,7 @@ export async function buildApp(deps: ChatDeps): Promise<FastifyInstance> {
     prefix: config.REDIS_PREFIX,
     instanceId: deps.instanceId,
     maxBytes: config.CHAT_MAX_MESSAGE_BYTES,
+    onDeadLetter: metrics.onDeadLetter,
     log: {
       info: (fields, message) => app.log.info(fields, message),
       warn: (fields, message) => app.log.warn(fields, message),

@@ -1,4 +1,4 @@
-import { exitWith, openServiceResources, runService } from "@perseus/kit";
+import { exitWith, openServiceResources, runService, startServiceTracing } from "@perseus/kit";
 import { createRemoteJWKSet } from "jose";
 import { buildApp } from "./app.js";
 import { type ChatConfig, loadConfig } from "./config.js";
@@ -12,6 +12,7 @@ try {
   exitWith("chat", error);
 }
 const resources = await openServiceResources("chat", config, { outboxRelay: config.CHAT_OUTBOX_RELAY });
+await startServiceTracing("chat", config, { version, instanceId: resources.instanceId });
 const app = await buildApp({
   config,
   instanceId: resources.instanceId,

@@ -1,48 +1,34 @@
 import { createEvent, enqueueEvents } from "@perseus/bus";
 import { schema, withTenant } from "@perseus/db";
-import { createTenant, type TenantFixture } from "@perseus/testing";
+import type { TenantFixture } from "@perseus/testing";
 import { asc, eq } from "drizzle-orm";
-import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { storeApprovalNotice } from "../src/modules/replies/approval-notices.js";
 import {
-  buildTestApp,
   type ChatTestEnv,
-  connect,
-  createChatTestEnv,
   createMember,
   createRobot,
-  listen,
+  type LiveChat,
   type Member,
-  startRelay,
-  type TestClient,
+  startLiveChat,
   waitUntil,
 } from "./helper.js";
 
+let live: LiveChat;
 let env: ChatTestEnv;
-let app: FastifyInstance;
-let address: string;
-let relay: ReturnType<typeof startRelay>;
 let tenant: TenantFixture;
 let alice: Member;
 let robotId: string;
-const clients: TestClient[] = [];
 
 beforeAll(async () => {
-  env = await createChatTestEnv();
-  app = await buildTestApp(env);
-  address = await listen(app);
-  relay = startRelay(env);
-  tenant = await createTenant(env.database.db);
+  live = await startLiveChat();
+  ({ env, tenant } = live);
   alice = await createMember(env, tenant);
   robotId = await createRobot(env.database.db, tenant, "builder", { type: "team", id: tenant.teamId });
 });
 
 afterAll(async () => {
-  for (const c of clients) c.ws.terminate();
-  await relay?.close();
-  await app?.close();
-  await env?.cleanup();
+  await live?.stop();
 });
 
 const messagesOf = (chatgroupId: string) =>
@@ -56,8 +42,7 @@ const messagesOf = (chatgroupId: string) =>
 
 describe("approval requests in the chat", () => {
   it("posts the request and its decision into the task's chatgroup, once each", async () => {
-    const watcher = await connect(app, address, alice.token);
-    clients.push(watcher);
+    const watcher = await live.connect(alice);
     watcher.send({ type: "subscribe", chatgroupId: tenant.chatgroupId });
     await watcher.waitForFrame("subscribed");
     const approvalId = crypto.randomUUID();

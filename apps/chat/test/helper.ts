@@ -5,6 +5,7 @@ import type { RealtimeServerFrame } from "@perseus/contracts";
 import { type Db, schema, withTenant } from "@perseus/db";
 import {
   addMember,
+  createTenant,
   createTestDatabase,
   createTestRedis,
   createTestTokens,
@@ -110,6 +111,48 @@ export function startRelay(env: ChatTestEnv): OutboxRelay & { close: () => Promi
   };
 }
 
+/** A listening chat app with its outbox relay and a tenant: where most HTTP + WebSocket test files start. */
+export type LiveChat = {
+  env: ChatTestEnv;
+  app: FastifyInstance;
+  address: string;
+  relay: ReturnType<typeof startRelay>;
+  tenant: TenantFixture;
+  /** Opens a realtime socket as `member`; stop() terminates it. */
+  connect: (member: Member) => Promise<TestClient>;
+  /** Terminates the sockets, then stops the relay and the app, then drops the database and Redis keys. */
+  stop: () => Promise<void>;
+};
+
+export async function startLiveChat(
+  options: { config?: Record<string, string>; poolSize?: number } = {},
+): Promise<LiveChat> {
+  const env = await createChatTestEnv(options.poolSize === undefined ? {} : { poolSize: options.poolSize });
+  const app = await buildTestApp(env, options.config ? { config: options.config } : {});
+  const address = await listen(app);
+  const relay = startRelay(env);
+  const tenant = await createTenant(env.database.db);
+  const clients: TestClient[] = [];
+  return {
+    env,
+    app,
+    address,
+    relay,
+    tenant,
+    connect: async (member) => {
+      const client = await connect(app, address, member.token);
+      clients.push(client);
+      return client;
+    },
+    stop: async () => {
+      for (const client of clients) client.ws.terminate();
+      await relay.close();
+      await app.close();
+      await env.cleanup();
+    },
+  };
+}
+
 // ---- fixtures ---------------------------------------------------------------------
 
 export type Member = { id: string; handle: string; token: string };
@@ -135,6 +178,17 @@ export async function createMember(
 export async function ownerOf(env: ChatTestEnv, tenant: TenantFixture): Promise<Member> {
   const token = await env.tokens.user({ userId: tenant.owner.id, tenantId: tenant.tenantId, role: "owner" });
   return { id: tenant.owner.id, handle: tenant.owner.handle, token };
+}
+
+/** A team-wide chatgroup in the tenant's team, named after its id. */
+export async function createChatgroup(db: Db, tenant: TenantFixture): Promise<string> {
+  const id = uuidv7();
+  await withTenant(db, tenant, (tx) =>
+    tx
+      .insert(schema.chatgroups)
+      .values({ tenantId: tenant.tenantId, id, teamId: tenant.teamId, name: `cg-${id.slice(-6)}` }),
+  );
+  return id;
 }
 
 export async function createPrivateChatgroup(
@@ -211,11 +265,12 @@ export async function post(
   token: string,
   chatgroupId: string,
   body: Record<string, unknown>,
+  headers: Record<string, string> = {},
 ) {
   const response = await app.inject({
     method: "POST",
     url: `${PREFIX}/chatgroups/${chatgroupId}/messages`,
-    headers: bearer(token),
+    headers: { ...bearer(token), ...headers },
     payload: body,
   });
   return {

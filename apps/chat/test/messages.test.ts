@@ -7,6 +7,7 @@ import {
   bearer,
   buildTestApp,
   type ChatTestEnv,
+  createChatgroup,
   createChatTestEnv,
   createMember,
   createRobot,
@@ -44,15 +45,7 @@ async function outboxEvents(type: string) {
   );
 }
 
-async function newChatgroup(): Promise<string> {
-  const id = crypto.randomUUID();
-  await withTenant(env.database.db, tenant, (tx) =>
-    tx
-      .insert(schema.chatgroups)
-      .values({ tenantId: tenant.tenantId, id, teamId: tenant.teamId, name: `cg-${id.slice(0, 6)}` }),
-  );
-  return id;
-}
+const newChatgroup = () => createChatgroup(env.database.db, tenant);
 
 describe("posting", () => {
   it("assigns gap-free seqs to 50 concurrent posts", async () => {
@@ -97,6 +90,96 @@ describe("posting", () => {
     const other = await post(app, bob.token, chatgroupId, { body: "race", clientKey: "k-2" });
     expect(other.status).toBe(201);
     expect(other.body.seq).toBe(3);
+  });
+
+  it("honours an Idempotency-Key header as the clientKey, also for racing retries", async () => {
+    const chatgroupId = await newChatgroup();
+    const key = { "idempotency-key": "hdr-1" };
+    const first = await post(app, alice.token, chatgroupId, { body: "keyed by header" }, key);
+    expect(first.status).toBe(201);
+    const retry = await post(app, alice.token, chatgroupId, { body: "keyed by header (retry)" }, key);
+    expect(retry.status).toBe(200);
+    expect(retry.body).toEqual(first.body);
+    // The header and the body key are one key.
+    const viaBody = await post(app, alice.token, chatgroupId, { body: "same key", clientKey: "hdr-1" });
+    expect(viaBody.status).toBe(200);
+    expect(viaBody.body.id).toBe(first.body.id);
+
+    const racing = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        post(app, alice.token, chatgroupId, { body: "race" }, { "idempotency-key": "hdr-2" }),
+      ),
+    );
+    expect(new Set(racing.map((r) => r.body.id)).size).toBe(1);
+    expect(racing.filter((r) => r.status === 201)).toHaveLength(1);
+    expect(racing.filter((r) => r.status === 200)).toHaveLength(7);
+
+    // Disagreeing keys, or a malformed one, are refused and store nothing.
+    const disagree = await post(
+      app,
+      alice.token,
+      chatgroupId,
+      { body: "x", clientKey: "a" },
+      { "idempotency-key": "b" },
+    );
+    expect(disagree.status).toBe(400);
+    expect(disagree.body).toMatchObject({ code: "validation_failed" });
+    const malformed = await post(
+      app,
+      alice.token,
+      chatgroupId,
+      { body: "x" },
+      { "idempotency-key": "has space" },
+    );
+    expect(malformed.status).toBe(400);
+    const rows = await withTenant(env.database.db, tenant, (tx) =>
+      tx
+        .select({ seq: schema.messages.seq })
+        .from(schema.messages)
+        .where(eq(schema.messages.chatgroupId, chatgroupId)),
+    );
+    expect(rows.map((row) => row.seq).sort()).toEqual([1, 2]);
+  });
+
+  it("keeps a keyed thread reply single when retries race, across two replicas and through group commit", async () => {
+    const chatgroupId = await newChatgroup();
+    const root = await post(app, alice.token, chatgroupId, { body: "thread root" });
+    const other = await buildTestApp(env);
+    try {
+      await other.ready();
+      // Enough concurrent posts that both replicas batch them (group commit), with retries of
+      // one keyed reply spread over both.
+      const results = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => {
+          const replica = i % 2 ? other : app;
+          return i % 4 === 0
+            ? post(replica, alice.token, chatgroupId, {
+                body: "the reply",
+                threadRootId: root.body.id,
+                clientKey: "reply-1",
+              })
+            : post(replica, bob.token, chatgroupId, { body: `filler ${i}` });
+        }),
+      );
+      const keyed = results.filter((_, i) => i % 4 === 0);
+      expect(new Set(keyed.map((r) => r.body.id)).size).toBe(1);
+      expect(keyed.filter((r) => r.status === 201)).toHaveLength(1);
+      expect(keyed.every((r) => (r.body as { threadRootId?: string }).threadRootId === root.body.id)).toBe(
+        true,
+      );
+      const rows = await withTenant(env.database.db, tenant, (tx) =>
+        tx
+          .select({ seq: schema.messages.seq })
+          .from(schema.messages)
+          .where(eq(schema.messages.chatgroupId, chatgroupId)),
+      );
+      // The root, one reply and 30 fillers, with gap-free seqs.
+      expect(rows.map((row) => row.seq).sort((a, b) => a - b)).toEqual(
+        Array.from({ length: 32 }, (_, i) => i + 1),
+      );
+    } finally {
+      await other.close();
+    }
   });
 
   it("resolves mentions of members and of robots invocable in the chatgroup only", async () => {

@@ -1,6 +1,6 @@
 import { createEvent, enqueueEvents } from "@perseus/bus";
 import { schema, withTenant } from "@perseus/db";
-import { createTenant, type TenantFixture } from "@perseus/testing";
+import type { TenantFixture } from "@perseus/testing";
 import { eq, sql } from "drizzle-orm";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -8,33 +8,33 @@ import {
   buildTestApp,
   type ChatTestEnv,
   connect,
-  createChatTestEnv,
+  createChatgroup,
   createMember,
   createPrivateChatgroup,
   createRobot,
   issueTicket,
+  type LiveChat,
   listen,
   type Member,
   openSocket,
   post,
-  startRelay,
+  startLiveChat,
   type TestClient,
+  waitUntil,
 } from "./helper.js";
 
+let live: LiveChat;
 let env: ChatTestEnv;
 let app: FastifyInstance;
 let address: string;
-let relay: ReturnType<typeof startRelay>;
+let relay: LiveChat["relay"];
 let tenant: TenantFixture;
 let alice: Member;
 let bob: Member;
-const clients: TestClient[] = [];
+/** Sockets to apps other than the shared one. */
+const others: TestClient[] = [];
 
-async function client(member: Member): Promise<TestClient> {
-  const c = await connect(app, address, member.token);
-  clients.push(c);
-  return c;
-}
+const client = (member: Member) => live.connect(member);
 
 async function subscribe(c: TestClient, chatgroupId: string, afterSeq?: number) {
   const before = c.frames.length;
@@ -44,31 +44,18 @@ async function subscribe(c: TestClient, chatgroupId: string, afterSeq?: number) 
   );
 }
 
-async function newChatgroup(): Promise<string> {
-  const id = crypto.randomUUID();
-  await withTenant(env.database.db, tenant, (tx) =>
-    tx
-      .insert(schema.chatgroups)
-      .values({ tenantId: tenant.tenantId, id, teamId: tenant.teamId, name: `cg-${id.slice(0, 6)}` }),
-  );
-  return id;
-}
+const newChatgroup = () => createChatgroup(env.database.db, tenant);
 
 beforeAll(async () => {
-  env = await createChatTestEnv();
-  app = await buildTestApp(env, { config: { CHAT_REPLAY_LIMIT: "10", CHAT_WS_FRAMES_PER_SECOND: "20" } });
-  address = await listen(app);
-  relay = startRelay(env);
-  tenant = await createTenant(env.database.db);
+  live = await startLiveChat({ config: { CHAT_REPLAY_LIMIT: "10", CHAT_WS_FRAMES_PER_SECOND: "20" } });
+  ({ env, app, address, relay, tenant } = live);
   alice = await createMember(env, tenant);
   bob = await createMember(env, tenant);
 });
 
 afterAll(async () => {
-  for (const c of clients) c.ws.terminate();
-  await relay?.close();
-  await app?.close();
-  await env?.cleanup();
+  for (const c of others) c.ws.terminate();
+  await live?.stop();
 });
 
 describe("live delivery", () => {
@@ -206,7 +193,7 @@ describe("membership, revocation and shutdown", () => {
       const chatgroupId = await newChatgroup();
       const slow = await connect(small, smallAddress, alice.token);
       const fast = await connect(small, smallAddress, bob.token);
-      clients.push(slow, fast);
+      others.push(slow, fast);
       for (const c of [slow, fast]) {
         c.send({ type: "subscribe", chatgroupId });
         await c.waitForFrame("subscribed");
@@ -351,5 +338,71 @@ describe("typing, presence, read markers and task frames", () => {
       kind: "text",
       data: "thinking…",
     });
+  });
+  it("tells a new subscription the status of unfinished tasks whose events came before it", async () => {
+    // The console posts, then its socket (re)subscribes with a cursor: the mention comes back
+    // from Postgres by seq, and the task's queued status, announced meanwhile, must come too.
+    const chatgroupId = await newChatgroup();
+    const handle = `snap${Date.now() % 100000}`;
+    const robotId = await createRobot(env.database.db, tenant, handle, {
+      type: "tenant",
+      id: tenant.tenantId,
+    });
+    const taskIds: string[] = [];
+    for (let round = 0; round < 8; round++) {
+      const asked = await post(app, alice.token, chatgroupId, { body: `@${handle} round ${round}` });
+      expect(asked.status).toBe(201);
+      const taskId = crypto.randomUUID();
+      taskIds.push(taskId);
+      // What dispatch does: the task and its `queued` event in one transaction. The task of the
+      // previous round has finished meanwhile.
+      await withTenant(env.database.db, tenant, async (tx) => {
+        await tx.insert(schema.tasks).values({
+          tenantId: tenant.tenantId,
+          id: taskId,
+          robotId,
+          chatgroupId,
+          messageId: asked.body.id,
+          prompt: `round ${round}`,
+        });
+        const previous = taskIds.at(-2);
+        if (previous)
+          await tx.update(schema.tasks).set({ status: "succeeded" }).where(eq(schema.tasks.id, previous));
+        await enqueueEvents(tx, [
+          createEvent("task.status", tenant.tenantId, {
+            taskId,
+            robotId,
+            chatgroupId,
+            messageId: asked.body.id,
+            status: "queued",
+            attempt: 0,
+            error: null,
+          }),
+        ]);
+      });
+      // Published (and gone past every socket) before this one subscribes.
+      await waitUntil("the outbox relayed", async () => {
+        const [row] = await withTenant(env.database.db, tenant, (tx) =>
+          tx.select({ n: sql<number>`count(*)::int` }).from(schema.outbox),
+        );
+        return row?.n === 0;
+      });
+      const c = await client(alice);
+      await subscribe(c, chatgroupId, asked.body.seq - 1);
+      const message = await c.waitForFrame("message", (f) => f.message.id === asked.body.id);
+      expect(message.message.seq).toBe(asked.body.seq);
+      expect(await c.waitForFrame("task_status", (f) => f.taskId === taskId)).toMatchObject({
+        chatgroupId,
+        taskId,
+        robotId,
+        messageId: asked.body.id,
+        status: "queued",
+        attempt: 0,
+      });
+      // Finished tasks are not repeated (their reply or notice is a message).
+      const statuses = c.frames.flatMap((f) => (f.type === "task_status" ? [f.taskId] : []));
+      expect(statuses).toEqual([taskId]);
+      c.ws.terminate();
+    }
   });
 });

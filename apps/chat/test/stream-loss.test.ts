@@ -1,65 +1,46 @@
 import { schema, withTenant } from "@perseus/db";
-import { createTenant, type TenantFixture } from "@perseus/testing";
+import type { TenantFixture } from "@perseus/testing";
 import { sql } from "drizzle-orm";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  buildTestApp,
   type ChatTestEnv,
-  connect,
-  createChatTestEnv,
+  createChatgroup,
   createMember,
-  listen,
+  type LiveChat,
   type Member,
   post,
-  startRelay,
-  type TestClient,
+  startLiveChat,
 } from "./helper.js";
 
 // T16: Redis stream history lost (deleted, trimmed, flushed) → every client recovers from
 // Postgres or is told to reload; never a silent gap.
 
+let live: LiveChat;
 let env: ChatTestEnv;
 let app: FastifyInstance;
-let address: string;
-let relay: ReturnType<typeof startRelay>;
+let relay: LiveChat["relay"];
 let tenant: TenantFixture;
 let alice: Member;
 let bob: Member;
 let streamKey: string;
-const clients: TestClient[] = [];
 
 beforeAll(async () => {
-  env = await createChatTestEnv();
-  app = await buildTestApp(env, { config: { CHAT_STREAM_BLOCK_MS: "300", CHAT_REPLAY_LIMIT: "10" } });
-  address = await listen(app);
-  relay = startRelay(env);
-  tenant = await createTenant(env.database.db);
+  live = await startLiveChat({ config: { CHAT_STREAM_BLOCK_MS: "300", CHAT_REPLAY_LIMIT: "10" } });
+  ({ env, app, relay, tenant } = live);
   alice = await createMember(env, tenant);
   bob = await createMember(env, tenant);
   streamKey = `${env.redis.prefix}:events:{chat}`;
 });
 
 afterAll(async () => {
-  for (const c of clients) c.ws.terminate();
-  await relay?.close();
-  await app?.close();
-  await env?.cleanup();
+  await live?.stop();
 });
 
-async function newChatgroup(): Promise<string> {
-  const id = crypto.randomUUID();
-  await withTenant(env.database.db, tenant, (tx) =>
-    tx
-      .insert(schema.chatgroups)
-      .values({ tenantId: tenant.tenantId, id, teamId: tenant.teamId, name: `cg-${id.slice(0, 6)}` }),
-  );
-  return id;
-}
+const newChatgroup = () => createChatgroup(env.database.db, tenant);
 
 async function subscribed(member: Member, chatgroupId: string, afterSeq?: number) {
-  const c = await connect(app, address, member.token);
-  clients.push(c);
+  const c = await live.connect(member);
   c.send({ type: "subscribe", chatgroupId, ...(afterSeq === undefined ? {} : { afterSeq }) });
   await c.waitForFrame("subscribed");
   return c;

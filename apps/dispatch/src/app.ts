@@ -11,6 +11,7 @@ import type { Redis } from "ioredis";
 import type { JWTVerifyGetKey } from "jose";
 import type { DispatchConfig } from "./config.js";
 import { dispatchKeys } from "./lib/keys.js";
+import { createDispatchMetrics } from "./metrics.js";
 import { registerApprovalRoutes } from "./modules/approvals/approvals.routes.js";
 import { createApprovalsService } from "./modules/approvals/approvals.service.js";
 import { registerRobotPoll } from "./modules/gateway/poll.routes.js";
@@ -19,6 +20,7 @@ import { registerPresenceRoutes } from "./modules/gateway/presence.routes.js";
 import { registerRobotSocket } from "./modules/gateway/ws.routes.js";
 import { registerTaskRoutes } from "./modules/tasks/tasks.routes.js";
 import { createTasksService } from "./modules/tasks/tasks.service.js";
+import { createTerminals } from "./modules/terminals/terminals.module.js";
 import { createRuntime, type DispatchRuntime, policiesOf } from "./runtime.js";
 
 export type DispatchDeps = {
@@ -65,6 +67,7 @@ export async function buildApp(deps: DispatchDeps): Promise<FastifyInstance> {
   });
   await app.register(authPlugin, { verifier, accept: ["user", "robot"] });
 
+  const metrics = createDispatchMetrics(app.metrics);
   const runtime = createRuntime({
     config,
     instanceId: deps.instanceId,
@@ -72,10 +75,19 @@ export async function buildApp(deps: DispatchDeps): Promise<FastifyInstance> {
     log: app.log,
     revocations: deps.revocations,
     verifier,
+    metrics,
   });
   app.decorate("dispatch", runtime);
+  metrics.observe({
+    sessions: () => runtime.hub.sessions.values(),
+    queues: runtime.queues,
+    pool: deps.db.$client,
+    redis: deps.redis,
+    prefix: config.REDIS_PREFIX,
+  });
   const { gateway } = policiesOf(config);
   const approvals = createApprovalsService({ db: deps.db, waker: runtime.waker });
+  const terminals = createTerminals(app, PREFIX, { config, db: deps.db, redis: deps.redis, runtime });
   const sessionDeps = {
     db: deps.db,
     policy: gateway,
@@ -83,6 +95,8 @@ export async function buildApp(deps: DispatchDeps): Promise<FastifyInstance> {
     waker: runtime.waker,
     isStillValid: verifier.isStillValid,
     approvals,
+    terminals: terminals.relay,
+    metrics,
   };
 
   // Feature modules, registered explicitly.
@@ -112,6 +126,8 @@ export async function buildApp(deps: DispatchDeps): Promise<FastifyInstance> {
     verifier,
     idleMs: config.POLL_SESSION_IDLE_MS,
   });
+  // Live terminals: after the robot socket, which installs WebSocket support.
+  terminals.registerRoutes();
 
   app.addHook("onReady", async () => runtime.start());
   app.addHook("onClose", async () => {

@@ -35,6 +35,22 @@ export const DispatchConfig = BaseConfig.extend({
   // A long-poll session with no request for this long is closed like a dropped socket.
   POLL_SESSION_IDLE_MS: ms(60_000, 100),
 
+  // ---- live terminals ----
+  // A terminal session without input or output for this long is closed (reason `idle`).
+  TERMINAL_IDLE_MS: ms(15 * 60_000, 50),
+  // Recent output kept per session in Redis (what a re-attaching browser sees first).
+  TERMINAL_BUFFER_BYTES: ms(256 * 1024, 16_384),
+  // Flow control: output a robot may have sent and not yet had acknowledged; it pauses its pty beyond.
+  TERMINAL_WINDOW_BYTES: ms(256 * 1024, 16_384),
+  // A browser whose socket holds more unsent output than this skips output (and is told so).
+  TERMINAL_VIEWER_BUFFER_BYTES: ms(1024 * 1024, 16_384),
+  // A session whose pty has not started by then is closed (reason `open_failed`).
+  TERMINAL_OPEN_TIMEOUT_MS: ms(15_000, 100),
+  // The tail of a recorded session's output written into the chatgroup's workspace at close.
+  TERMINAL_RECORD_BYTES: ms(1024 * 1024, 16_384),
+  // How long an attach ticket is valid (seconds).
+  TERMINAL_TICKET_TTL_S: z.coerce.number().int().min(1).max(300).default(30),
+
   // ---- attempts and retries ----
   // Leases a task may use before it becomes a dead letter.
   TASK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(3),

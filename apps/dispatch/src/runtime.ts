@@ -13,6 +13,7 @@ import type { FastifyBaseLogger } from "fastify";
 import type { Redis } from "ioredis";
 import type { DispatchConfig } from "./config.js";
 import { dispatchKeys } from "./lib/keys.js";
+import type { DispatchMetrics } from "./metrics.js";
 import { createHub, type Hub } from "./modules/gateway/hub.js";
 import { createPresence } from "./modules/gateway/presence.js";
 import type { GatewayPolicy } from "./modules/gateway/session.js";
@@ -20,6 +21,8 @@ import { createIntakeHandler } from "./modules/intake/intake.consumer.js";
 import type { AssignmentPolicy } from "./modules/leases/assignment.js";
 import { type Scheduler, startScheduler } from "./modules/scheduler/jobs.js";
 import { createRedisWaker, WakeMessage, type Waker } from "./modules/scheduler/waker.js";
+import { createTaskTraces } from "./modules/tasks/task-traces.js";
+import type { TerminalRelay } from "./modules/terminals/relay.js";
 
 export const FEATURES = [
   "leases",
@@ -34,6 +37,7 @@ export const FEATURES = [
   "config-push",
   "long-poll",
   "approvals",
+  "terminal",
 ];
 
 export function policiesOf(config: DispatchConfig) {
@@ -67,10 +71,14 @@ export function policiesOf(config: DispatchConfig) {
 export type DispatchRuntime = {
   hub: Hub;
   waker: Waker;
+  /** Live terminals relayed by this replica (set by the app once built). */
+  terminals?: TerminalRelay;
   /** Starts the background work (idempotent). */
   start(): void;
   /** Stops it: workers finish their job in progress, the relay its batch. */
   stop(): Promise<void>;
+  /** The job queues while background work runs on this replica (none otherwise). */
+  queues(): NonNullable<Scheduler["queues"]>;
 };
 
 /**
@@ -85,6 +93,7 @@ export function createRuntime(deps: {
   log: FastifyBaseLogger;
   revocations: Revocations;
   verifier: TokenVerifier;
+  metrics?: DispatchMetrics;
 }): DispatchRuntime {
   const { config, db, log } = deps;
   const { assignment } = policiesOf(config);
@@ -102,6 +111,7 @@ export function createRuntime(deps: {
 
   let scheduler: Scheduler | undefined;
   let hub: Hub | undefined;
+  const traces = createTaskTraces(command, keys);
   const waker = createRedisWaker({
     redis: command,
     channel: keys.wakeChannel,
@@ -121,6 +131,8 @@ export function createRuntime(deps: {
     assignment,
     maxConnectionsPerRobot: config.ROBOT_MAX_CONNECTIONS,
     log,
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    traces,
   });
   const theHub = hub;
 
@@ -131,9 +143,10 @@ export function createRuntime(deps: {
   let unsubscribeRevocations: (() => void) | undefined;
   let isStarted = false;
 
-  return {
+  const runtime: DispatchRuntime = {
     hub: theHub,
     waker,
+    queues: () => scheduler?.queues ?? [],
     start() {
       if (isStarted) return;
       isStarted = true;
@@ -164,6 +177,10 @@ export function createRuntime(deps: {
       // Revocation closes the robot's sockets within seconds; its leases stop extending at once.
       unsubscribeRevocations = deps.revocations.onRevoked((kind, id) => {
         if (kind !== "robot" && kind !== "credential") return;
+        // Terminal sessions end as `revoked` before the sockets close (which would say `robot_disconnected`).
+        runtime.terminals?.revokeWhere(
+          (s) => (kind === "robot" ? s.robot.robotId === id : s.robot.credentialId === id) && !s.isAuthorized,
+        );
         theHub.closeWhere(
           (s) => (kind === "robot" ? s.robot.robotId === id : s.robot.credentialId === id) && !s.isAuthorized,
           4001,
@@ -179,7 +196,12 @@ export function createRuntime(deps: {
         log: busLog,
       });
       relay.start();
-      const intake = createIntakeHandler({ db, waker, maxAttempts: config.TASK_MAX_ATTEMPTS });
+      const intake = createIntakeHandler({
+        db,
+        waker,
+        maxAttempts: config.TASK_MAX_ATTEMPTS,
+        traces,
+      });
       consumer = createStreamConsumer({
         redis: command,
         prefix: config.REDIS_PREFIX,
@@ -190,6 +212,7 @@ export function createRuntime(deps: {
         blockMs: 1_000,
         handle: async (event) => void (await intake(event)),
         log: busLog,
+        ...(deps.metrics ? { onDeadLetter: deps.metrics.onDeadLetter } : {}),
       });
       consumer.start();
       const producer = redis("producer");
@@ -205,6 +228,7 @@ export function createRuntime(deps: {
         sweepEveryMs: config.SWEEP_INTERVAL_MS,
         reconcileEveryMs: config.RECONCILE_INTERVAL_MS,
         log: busLog,
+        ...(deps.metrics ? { metrics: deps.metrics } : {}),
       });
       subscriber = redis("worker");
       connections.push(subscriber);
@@ -226,4 +250,5 @@ export function createRuntime(deps: {
       for (const connection of connections.splice(0)) connection.disconnect();
     },
   };
+  return runtime;
 }

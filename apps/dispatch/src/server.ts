@@ -1,5 +1,5 @@
 import { assertNoEviction } from "@perseus/bus";
-import { exitWith, openServiceResources, runService } from "@perseus/kit";
+import { exitWith, openServiceResources, runService, startServiceTracing } from "@perseus/kit";
 import { createRemoteJWKSet } from "jose";
 import { buildApp } from "./app.js";
 import { type DispatchConfig, loadConfig } from "./config.js";
@@ -14,6 +14,7 @@ try {
 }
 // The dispatch runtime runs its own outbox relay (with its other background work).
 const resources = await openServiceResources("dispatch", config, { outboxRelay: false });
+await startServiceTracing("dispatch", config, { version, instanceId: resources.instanceId });
 try {
   // BullMQ jobs and stream entries must never be evicted.
   await assertNoEviction(resources.redis);

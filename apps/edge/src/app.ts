@@ -2,6 +2,7 @@ import { createServiceApp } from "@perseus/kit";
 import type { FastifyInstance } from "fastify";
 import { type EdgeConfig, SERVICES, upstreamSources } from "./config.js";
 import { registerConsole } from "./console.js";
+import { createEdgeMetrics } from "./metrics.js";
 import { registerServiceProxy } from "./proxy.js";
 import { registerStatus, unreadyServices } from "./status.js";
 import { createUpstreamPool, type Resolver, type UpstreamPool } from "./upstreams.js";
@@ -58,8 +59,10 @@ export async function buildApp(deps: EdgeDeps): Promise<FastifyInstance> {
   });
   log = app.log;
 
+  const metrics = createEdgeMetrics(app.metrics, SERVICES);
   for (const pool of pools) {
     await registerServiceProxy(app, `/api/${pool.service}`, {
+      webSockets: metrics.webSockets(pool.service),
       pool,
       trustProxy: config.EDGE_TRUST_PROXY,
       timeoutMs: config.EDGE_UPSTREAM_TIMEOUT_MS,

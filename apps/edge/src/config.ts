@@ -69,6 +69,10 @@ export const EdgeConfig = BaseConfig.pick({
   HOST: true,
   INSTANCE_ID: true,
   PUBLIC_ORIGIN: true,
+  OTEL_EXPORTER_OTLP_ENDPOINT: true,
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: true,
+  OTEL_EXPORTER_OTLP_HEADERS: true,
+  OTEL_TRACES_SAMPLER_ARG: true,
 }).extend({
   PORT: z.coerce.number().int().min(0).max(65535).default(7700),
   // Upstreams of auth: comma-separated origins, or dns://name:port to use every A record of name.

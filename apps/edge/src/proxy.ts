@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import httpProxy from "@fastify/http-proxy";
 import { type Problem, problemType } from "@perseus/contracts";
-import { sendProblem } from "@perseus/kit";
+import { lingerAfterEarlyAnswer, requestTraceCarrier, sendProblem } from "@perseus/kit";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { UpstreamPool } from "./upstreams.js";
 
@@ -20,6 +20,8 @@ export type ProxyOptions = {
   trustProxy: boolean;
   timeoutMs: number;
   wsMaxPayload: number;
+  /** Told when a proxied WebSocket opens and closes (the open-connections gauge). */
+  webSockets?: { opened(): void; closed(): void };
 };
 
 function gatewayProblem(request: FastifyRequest, status: 502 | 503 | 504, detail: string): Problem {
@@ -56,9 +58,10 @@ function hasBody(request: FastifyRequest): boolean {
 }
 
 /**
- * Headers the services rely on: the request id (one id across edge and service logs) and
- * X-Forwarded-*. A client's own X-Forwarded-For is dropped unless the edge itself sits
- * behind a trusted proxy, so a client cannot choose the address rate limits and audit see.
+ * Headers the services rely on: the request id (one id across edge and service logs),
+ * X-Forwarded-* and, with tracing on, the edge span's `traceparent`. A client's own
+ * X-Forwarded-For is dropped unless the edge itself sits behind a trusted proxy, so a
+ * client cannot choose the address rate limits and audit see.
  */
 export function forwardedHeaders(
   request: FastifyRequest,
@@ -67,12 +70,16 @@ export function forwardedHeaders(
 ): IncomingHttpHeaders {
   const remote = request.socket.remoteAddress ?? "";
   const prior = trustProxy ? headers["x-forwarded-for"] : undefined;
+  // With tracing on, the service continues the edge's span; otherwise a caller's traceparent passes as is.
+  const trace = requestTraceCarrier(request);
   return {
     ...headers,
     "x-request-id": request.id,
     "x-forwarded-for": prior ? `${prior}, ${remote}` : remote,
     "x-forwarded-proto": request.protocol,
     "x-forwarded-host": request.host,
+    ...(trace?.traceparent ? { traceparent: trace.traceparent } : {}),
+    ...(trace?.tracestate ? { tracestate: trace.tracestate } : {}),
   };
 }
 
@@ -116,6 +123,12 @@ export async function registerServiceProxy(app: FastifyInstance, prefix: string,
           );
         }
         chosen.set(request, upstream);
+      });
+      // An upstream that refuses an upload early (412, 413) answers before the body is all
+      // here: the client gets that answer, then the rest of its upload is drained briefly
+      // instead of the connection being reset under it.
+      scope.addHook("onSend", async (request, reply) => {
+        lingerAfterEarlyAnswer(request, reply);
       });
 
       const forward = (
@@ -178,6 +191,15 @@ export async function registerServiceProxy(app: FastifyInstance, prefix: string,
           return forward(request, rawReply as unknown as FastifyReply, dest, chosen.get(request) ?? "", 0);
         },
         wsServerOptions: { maxPayload: options.wsMaxPayload },
+        // Called once per linked pair: connect when the upstream socket opened, disconnect once after.
+        ...(options.webSockets
+          ? {
+              wsHooks: {
+                onConnect: () => options.webSockets?.opened(),
+                onDisconnect: () => options.webSockets?.closed(),
+              },
+            }
+          : {}),
         wsClientOptions: {
           maxPayload: options.wsMaxPayload,
           // Not in the library's types, but supported: the handshake headers sent upstream.

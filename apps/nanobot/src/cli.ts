@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { hostname } from "node:os";
+import { shutdownTracing, startTracing } from "@perseus/tracing";
 import { Command, Option } from "commander";
 import {
   type ApproverConfig,
@@ -86,6 +88,13 @@ async function connect(flags: ConnectFlags) {
   const { createCredentialTokenSource, createStaticTokenSource } = await import("./client/credential.js");
   const { FatalClientError, RobotClient } = await import("./client/robot-client.js");
   const log = createLogger(options.logLevel);
+  const isTracing = await startTracing({
+    serviceName: "perseus-nanobot",
+    serviceVersion: version,
+    instanceId: `nanobot-${hostname()}-${process.pid}`,
+    ...options.tracing,
+  });
+  if (isTracing) log.info("tracing task runs over OTLP");
   const tokens = options.credential
     ? createCredentialTokenSource({ platformUrl: options.url, credential: options.credential })
     : createStaticTokenSource(options.token!);
@@ -124,8 +133,10 @@ async function connect(flags: ConnectFlags) {
   try {
     await client.run();
     log.info("stopped");
+    await shutdownTracing().catch(() => {});
     process.exit(0);
   } catch (error) {
+    await shutdownTracing().catch(() => {});
     if (error instanceof FatalClientError) {
       log.error(error.message);
       process.exit(error.exitCode);

@@ -96,6 +96,29 @@ export async function loadConfigFile(
   return parsed.data;
 }
 
+/**
+ * Tracing of task runs, from the standard OpenTelemetry variables: on when
+ * OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set. The exporter
+ * itself reads OTEL_EXPORTER_OTLP_HEADERS.
+ */
+export function tracingFromEnv(env: Record<string, string | undefined>) {
+  const url = (name: string) => {
+    const value = env[name]?.trim();
+    if (!value) return undefined;
+    if (!z.url().safeParse(value).success) throw new ConfigError(`${name} must be a URL (got ${value})`);
+    return value;
+  };
+  const ratio = env.OTEL_TRACES_SAMPLER_ARG?.trim();
+  const sampleRatio = ratio ? Number(ratio) : 1;
+  if (!(sampleRatio >= 0 && sampleRatio <= 1))
+    throw new ConfigError(`OTEL_TRACES_SAMPLER_ARG must be a number from 0 to 1 (got ${ratio})`);
+  return {
+    endpoint: url("OTEL_EXPORTER_OTLP_ENDPOINT"),
+    tracesEndpoint: url("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+    sampleRatio,
+  };
+}
+
 /** Flags as commander gives them (all optional strings). */
 export type ConnectFlags = {
   url?: string;
@@ -126,6 +149,7 @@ export type ConnectOptions = {
   file: ConfigFile;
   configPath: string;
   crashAt?: "result-written" | "result-sent";
+  tracing: ReturnType<typeof tracingFromEnv>;
 };
 
 function pickEnum<T extends string>(
@@ -200,6 +224,7 @@ export async function resolveConnectOptions(
     approver: approverType ? { type: approverType } : (file.approver ?? { type: "platform" }),
     file,
     configPath,
+    tracing: tracingFromEnv(env),
     crashAt: pickEnum(
       env.PERSEUS_NANOBOT_CRASH_AT,
       ["result-written", "result-sent"] as const,

@@ -76,6 +76,22 @@ export const ModelSecret = z.object({
 export type ModelSecret = z.infer<typeof ModelSecret>;
 
 /** The robot settings of the local config file (connection options live beside them, see config.ts). */
+/**
+ * Live terminals from the console (the `terminal` capability): off unless this machine's
+ * config turns them on, and only with node-pty installed. Local only: the platform cannot enable them.
+ */
+export const TerminalSettings = z.object({
+  enabled: z.boolean().default(false),
+  /** The shell to run (default: $SHELL, else /bin/sh) and its arguments. */
+  shell: z.string().min(1).optional(),
+  args: z.array(z.string()).optional(),
+  /** Working directory (default: <sandbox-dir>/terminal). */
+  cwd: z.string().min(1).optional(),
+  /** Terminals open at once (default 4). */
+  maxSessions: z.number().int().min(1).max(32).optional(),
+});
+export type TerminalSettings = z.infer<typeof TerminalSettings>;
+
 export const LocalSettings = z.object({
   executor: ExecutorSettings.optional(),
   policy: CommandPolicySettings.optional(),
@@ -89,6 +105,7 @@ export const LocalSettings = z.object({
   keepSandboxes: z.boolean().optional(),
   /** Also keep progress frames in the durable outbox (default: only results). */
   durableProgress: z.boolean().optional(),
+  terminal: TerminalSettings.optional(),
 });
 export type LocalSettings = z.infer<typeof LocalSettings>;
 

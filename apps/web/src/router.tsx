@@ -111,6 +111,13 @@ const workspaceRoute = createRoute({
   component: lazyRouteComponent(() => import("./features/workspace/workspace-page.js"), "WorkspacePage"),
 });
 
+const terminalRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/terminals/$terminalId",
+  // Loaded on first use: xterm stays out of the main bundle.
+  component: lazyRouteComponent(() => import("./features/terminal/terminal-page.js"), "TerminalPage"),
+});
+
 /** Pages inside the signed-in layout; feature areas append their routes here. */
 const appPages = [
   homeRoute,
@@ -127,6 +134,7 @@ const appPages = [
   statusRoute,
   chatRoute,
   workspaceRoute,
+  terminalRoute,
 ] as const;
 
 const routeTree = rootRoute.addChildren([

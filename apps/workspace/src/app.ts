@@ -14,6 +14,7 @@ import type { WorkspaceConfig } from "./config.js";
 import { createFilesWriter } from "./modules/files/files.mutations.js";
 import { filesRoutes } from "./modules/files/files.routes.js";
 import { createFilesReader } from "./modules/files/files.service.js";
+import { createTranscriptConsumer } from "./modules/transcripts/transcripts.consumer.js";
 import type { StorageDriver } from "./storage/driver.js";
 
 export type WorkspaceDeps = {
@@ -78,6 +79,22 @@ export async function buildApp(deps: WorkspaceDeps): Promise<FastifyInstance> {
     writer: createFilesWriter(filesDeps),
     storage: deps.storage,
   });
+
+  // Transcripts of recorded terminal sessions (dispatch publishes them as a session closes).
+  const transcripts = createTranscriptConsumer({
+    db: deps.db,
+    redis: deps.redis,
+    prefix: config.REDIS_PREFIX,
+    instanceId: deps.instanceId,
+    writer: createFilesWriter(filesDeps),
+    log: {
+      info: (fields, message) => app.log.info(fields, message),
+      warn: (fields, message) => app.log.warn(fields, message),
+      error: (fields, message) => app.log.error(fields, message),
+    },
+  });
+  app.addHook("onReady", async () => transcripts.start());
+  app.addHook("onClose", async () => transcripts.stop());
 
   registerInstance(app, {
     redis: deps.redis,

@@ -1,4 +1,4 @@
-import { exitWith, openServiceResources, runService } from "@perseus/kit";
+import { exitWith, openServiceResources, runService, startServiceTracing } from "@perseus/kit";
 import { createRemoteJWKSet } from "jose";
 import { buildApp } from "./app.js";
 import { loadConfig, type WorkspaceConfig } from "./config.js";
@@ -13,6 +13,7 @@ try {
   exitWith("workspace", error);
 }
 const resources = await openServiceResources("workspace", config);
+await startServiceTracing("workspace", config, { version, instanceId: resources.instanceId });
 const storage = await createStorage(config);
 const app = await buildApp({
   config,

@@ -1,10 +1,14 @@
 import type { DomainEvent, EventTopic } from "@perseus/contracts";
+import { inSpan, SpanKind } from "@perseus/tracing";
 import type { Redis } from "ioredis";
 import { parseEventJson } from "./events.js";
 import { createKeyspace } from "./keys.js";
 import { type BusLogger, backoffMs, consoleLogger, errorMessage, sleep } from "./log.js";
 
 export type DeliveryInfo = { streamId: string; deliveries: number };
+
+/** An entry a consumer moved to its topic's dead-letter stream. */
+export type DeadLetterInfo = { topic: string; group: string; streamId: string; deliveries: number };
 
 export type StreamConsumerOptions = {
   /** Used for XACK, XAUTOCLAIM and dead-lettering; blocking reads get their own duplicate. */
@@ -26,6 +30,8 @@ export type StreamConsumerOptions = {
   /** Where a newly created group starts: "0" = the whole retained stream, "$" = new entries only. */
   startFrom?: string;
   log?: BusLogger;
+  /** Called once an entry is parked in the dead-letter stream (e.g. to count it in a metric). */
+  onDeadLetter?: (info: DeadLetterInfo) => void;
 };
 
 export type StreamConsumer = {
@@ -85,6 +91,7 @@ export function createStreamConsumer(options: StreamConsumerOptions): StreamCons
     const failed = results?.find(([error]) => error);
     if (!results || failed?.[0]) throw failed?.[0] ?? new Error("dead-lettering was aborted");
     log.warn({ ...context, streamId: id, deliveries, reason }, "event moved to dead-letter stream");
+    options.onDeadLetter?.({ topic, group, streamId: id, deliveries });
   }
 
   async function handleEntry(id: string, fields: string[], deliveries: number) {
@@ -97,7 +104,29 @@ export function createStreamConsumer(options: StreamConsumerOptions): StreamCons
       return;
     }
     try {
-      await handle(parsed.event, { streamId: id, deliveries });
+      const { event } = parsed;
+      if (event.trace?.traceparent) {
+        // Child of the context the event was written in: one event, one handling, one causal
+        // chain, so the request's trace continues here (see docs/architecture.md).
+        await inSpan(
+          `process ${event.type}`,
+          {
+            kind: SpanKind.CONSUMER,
+            parent: event.trace,
+            attributes: {
+              "messaging.system": "redis",
+              "messaging.operation.type": "process",
+              "messaging.destination.name": stream,
+              "messaging.consumer.group.name": group,
+              "messaging.message.id": event.id,
+              "perseus.delivery": deliveries,
+            },
+          },
+          () => handle(event, { streamId: id, deliveries }),
+        );
+      } else {
+        await handle(event, { streamId: id, deliveries });
+      }
     } catch (error) {
       if (deliveries >= maxDeliveries) return deadLetter(id, raw, errorMessage(error), deliveries);
       // Left pending: XAUTOCLAIM hands it out again once it has been idle for claimIdleMs.

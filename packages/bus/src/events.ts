@@ -6,6 +6,7 @@ import {
   isEventType,
   type TraceContext,
 } from "@perseus/contracts";
+import { captureTrace } from "@perseus/tracing";
 import { v7 as uuidv7 } from "uuid";
 import { z } from "zod";
 
@@ -16,6 +17,8 @@ export type EventPayloadInput<T extends EventType> = z.input<(typeof eventCatalo
  * Builds a validated event envelope: a fresh v7 id (time-ordered, the consumers'
  * idempotency key), the catalog's version and the current time. Throws a ZodError when
  * the payload does not match the catalog, so a bad event never reaches the outbox.
+ * `trace` defaults to the active trace context (none when tracing is off), so consumers
+ * continue the trace of the request or job that caused the event.
  */
 export function createEvent<T extends EventType>(
   type: T,
@@ -25,6 +28,7 @@ export function createEvent<T extends EventType>(
 ): DomainEvent<T> {
   if (!isEventType(type)) throw new TypeError(`unknown event type "${String(type)}"`);
   const entry = eventCatalog[type];
+  const context = trace ?? captureTrace();
   const envelope = EventEnvelope.parse({
     id: uuidv7(),
     type,
@@ -32,7 +36,7 @@ export function createEvent<T extends EventType>(
     tenantId,
     occurredAt: new Date().toISOString(),
     payload: entry.payload.parse(payload),
-    ...(trace ? { trace } : {}),
+    ...(context ? { trace: context } : {}),
   });
   return envelope as DomainEvent<T>;
 }

@@ -1,3 +1,4 @@
+import { captureTrace, inSpan, SpanKind, type TraceCarrier } from "@perseus/tracing";
 import {
   type ConnectionOptions,
   type Job,
@@ -18,6 +19,12 @@ export type JobName<C extends JobCatalog> = keyof C & string;
 export type JobInput<C extends JobCatalog, N extends JobName<C>> = z.input<C[N]["schema"]>;
 /** What a processor receives, after parsing. */
 export type JobData<C extends JobCatalog, N extends JobName<C>> = z.output<C[N]["schema"]>;
+
+/**
+ * Where job data carries the trace context of the code that enqueued it (only with tracing
+ * on); the worker strips it before parsing, so job schemas never see it.
+ */
+export const JOB_TRACE_KEY = "_trace";
 
 /**
  * Declares the job catalog. Each job type gets its own queue (named after it), so workers
@@ -62,7 +69,9 @@ export function createQueue<C extends JobCatalog, N extends JobName<C>>(
     async add(data, opts) {
       // Fail at the producer: a bad payload is a bug in the caller, not something to retry.
       definition.schema.parse(data);
-      return queue.add(name, data, { ...definition.options, ...opts });
+      const trace = captureTrace();
+      const payload = trace ? { ...(data as object), [JOB_TRACE_KEY]: trace } : data;
+      return queue.add(name, payload, { ...definition.options, ...opts });
     },
     close: () => queue.close(),
   };
@@ -91,11 +100,30 @@ export function createWorker<C extends JobCatalog, N extends JobName<C>>(
   const worker = new Worker(
     location.name,
     async (job: Job) => {
-      const parsed = definition.schema.safeParse(job.data);
+      const { [JOB_TRACE_KEY]: trace, ...data } = (job.data ?? {}) as Record<string, unknown>;
+      const parsed = definition.schema.safeParse(data);
       if (!parsed.success) {
         throw new UnrecoverableError(`invalid data for job "${name}": ${z.prettifyError(parsed.error)}`);
       }
-      return processor(parsed.data as JobData<C, N>, job);
+      const run = () => processor(parsed.data as JobData<C, N>, job);
+      // Jobs enqueued inside a trace continue it; repeatable ticks carry none and make no span.
+      const carrier = trace as TraceCarrier | undefined;
+      if (!carrier?.traceparent) return run();
+      return inSpan(
+        `job ${name}`,
+        {
+          kind: SpanKind.CONSUMER,
+          parent: carrier,
+          attributes: {
+            "messaging.system": "bullmq",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": name,
+            "messaging.message.id": String(job.id),
+            "perseus.attempt": job.attemptsMade + 1,
+          },
+        },
+        run,
+      );
     },
     { connection: options.connection, prefix: location.prefix, concurrency: options.concurrency ?? 1 },
   );

@@ -1,3 +1,4 @@
+import { isTracingEnabled, SpanKind, type StartSpanOptions, startSpan } from "@perseus/tracing";
 import type { Redis } from "ioredis";
 import pg from "pg";
 import { createKeyspace } from "./keys.js";
@@ -77,6 +78,29 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     pendingWake = false;
   }
 
+  /**
+   * With tracing on, one producer span per traced event, child of the context its outbox
+   * write captured: the trace shows how long the event waited for the relay.
+   */
+  function publishSpans(topic: string, rows: readonly OutboxRow[]) {
+    if (!isTracingEnabled()) return [];
+    return rows.flatMap((row) => {
+      const parent = (row.envelope as { trace?: StartSpanOptions["parent"] }).trace;
+      if (!parent) return [];
+      const started = startSpan(`publish ${topic}`, {
+        kind: SpanKind.PRODUCER,
+        parent,
+        attributes: {
+          "messaging.system": "redis",
+          "messaging.operation.type": "send",
+          "messaging.destination.name": keys.stream(topic),
+          "messaging.message.id": String((row.envelope as { id?: unknown }).id),
+        },
+      });
+      return started ? [started.span] : [];
+    });
+  }
+
   async function publish(rows: readonly OutboxRow[]) {
     // One MULTI per topic: streams of different topics live in different cluster slots,
     // and order only matters within a stream.
@@ -88,10 +112,15 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         for (const row of topicRows) {
           multi.xadd(keys.stream(topic), "MAXLEN", "~", streamMaxLen, "*", "e", JSON.stringify(row.envelope));
         }
-        const results = await multi.exec();
-        if (!results) throw new Error(`publishing to topic ${topic} was aborted`);
-        const failed = results.find(([error]) => error);
-        if (failed?.[0]) throw failed[0];
+        const spans = publishSpans(topic, topicRows);
+        try {
+          const results = await multi.exec();
+          if (!results) throw new Error(`publishing to topic ${topic} was aborted`);
+          const failed = results.find(([error]) => error);
+          if (failed?.[0]) throw failed[0];
+        } finally {
+          for (const span of spans) span.end();
+        }
       }),
     );
   }

@@ -2,7 +2,12 @@ import type { DomainEvent } from "@perseus/contracts";
 import { createTestRedis, type TestRedis } from "@perseus/testing";
 import { v7 as uuidv7 } from "uuid";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createKeyspace, createStreamConsumer, type StreamConsumerOptions } from "../src/index.js";
+import {
+  createKeyspace,
+  createStreamConsumer,
+  type DeadLetterInfo,
+  type StreamConsumerOptions,
+} from "../src/index.js";
 import { fieldsOf, killChildren, messageEvent, recordingLogger, startChild, waitFor } from "./helpers.js";
 
 let r: TestRedis;
@@ -122,9 +127,11 @@ describe("stream consumer", () => {
     const event = messageEvent(tenant(), 1);
     await append(prefix, JSON.stringify(event));
     const attempts: number[] = [];
+    const parked: DeadLetterInfo[] = [];
     const consumer = consumerFor(prefix, {
       maxDeliveries: 3,
       claimIdleMs: 150,
+      onDeadLetter: (info) => parked.push(info),
       handle: async (_event, delivery) => {
         attempts.push(delivery.deliveries);
         throw new Error(`boom on delivery ${delivery.deliveries}`);
@@ -138,6 +145,9 @@ describe("stream consumer", () => {
       await consumer.stop();
     }
     expect(attempts).toEqual([1, 2, 3]);
+    // Told once, after the entry was parked (how services count dead letters in a metric).
+    const [entry] = await deadLetters(prefix);
+    expect(parked).toEqual([{ topic: "chat", group: "g", streamId: entry?.streamId, deliveries: 3 }]);
     expect(await deadLetters(prefix)).toEqual([
       expect.objectContaining({
         e: JSON.stringify(event),

@@ -104,6 +104,10 @@ export const CreateMessageBody = z
   });
 export type CreateMessageBody = z.infer<typeof CreateMessageBody>;
 
+/** `Idempotency-Key`: the standard spelling of `clientKey` for API clients (same rules). */
+export const CreateMessageHeaders = z.looseObject({ "idempotency-key": ClientKey.optional() });
+export type CreateMessageHeaders = z.infer<typeof CreateMessageHeaders>;
+
 export const EditMessageBody = z.object({
   body: z
     .string()
@@ -381,10 +385,18 @@ export const chatRoutes = {
     method: "POST",
     path: "/chatgroups/:chatgroupId/messages",
     summary: "Post a message (a retry with the same clientKey returns the first message)",
+    description: [
+      "Idempotent when keyed: give `clientKey` in the body or, equivalently, an `Idempotency-Key`",
+      "header (both at once must agree, else 400). A retry with the same key by the same author",
+      "in the same chatgroup — sequential or concurrent, on any replica (the database decides) —",
+      "creates nothing and answers **200** with the first message (same `id` and `seq`); the",
+      "first post answers **201**. The retry's body is not compared: the first message wins.",
+    ].join(" "),
     tags,
     auth: "user-or-robot",
     params: ChatgroupIdParams,
     body: CreateMessageBody,
+    headers: CreateMessageHeaders,
     responses: { 200: Message, 201: Message },
   }),
   listMessages: defineRoute({

@@ -171,6 +171,120 @@ export type ApprovalPage = z.infer<typeof ApprovalPage>;
 export const DecideApprovalBody = z.object({ decision: z.enum(["approved", "denied"]) });
 export type DecideApprovalBody = z.infer<typeof DecideApprovalBody>;
 
+// ---- live terminals ----------------------------------------------------------------
+
+export const TerminalStatus = z.enum(["opening", "open", "closed"]);
+export type TerminalStatus = z.infer<typeof TerminalStatus>;
+
+/**
+ * Why a terminal session ended: `exit` (the shell exited), `closed` (closed by a person),
+ * `idle`, `revoked` (the robot was revoked), `robot_disconnected`, `open_failed`.
+ */
+export const TerminalCloseReason = z.string();
+export type TerminalCloseReason = z.infer<typeof TerminalCloseReason>;
+
+/** A live terminal on a robot, relayed by dispatch between the console and the robot's connection. */
+export const TerminalSession = z.object({
+  id: Id,
+  robotId: Id,
+  /** The user who opened it: the only one who may type. */
+  openedBy: Id,
+  chatgroupId: Id.nullable(),
+  taskId: Id.nullable(),
+  status: TerminalStatus,
+  cols: z.number().int(),
+  rows: z.number().int(),
+  openedAt: Timestamp,
+  closedAt: Timestamp.nullable(),
+  exitCode: z.number().int().nullable(),
+  closeReason: TerminalCloseReason.nullable(),
+  /** The transcript goes into the chatgroup's workspace when the session closes. */
+  recording: z.boolean(),
+});
+export type TerminalSession = z.infer<typeof TerminalSession>;
+
+export const OpenTerminalBody = z.object({
+  robotId: Id,
+  cols: z.number().int().min(1).max(500),
+  rows: z.number().int().min(1).max(200),
+  chatgroupId: Id.optional(),
+  taskId: Id.optional(),
+});
+export type OpenTerminalBody = z.infer<typeof OpenTerminalBody>;
+
+export const ListTerminalsQuery = CursorQuery.extend({
+  robotId: Id.optional(),
+  /** `open` = not closed yet (opening or open). */
+  status: z.enum(["open", "closed"]).optional(),
+});
+export type ListTerminalsQuery = z.infer<typeof ListTerminalsQuery>;
+
+export const TerminalPage = Page(TerminalSession);
+export type TerminalPage = z.infer<typeof TerminalPage>;
+
+export const TerminalTicketBody = z.object({ mode: z.enum(["write", "read"]).default("write") });
+export type TerminalTicketBody = z.infer<typeof TerminalTicketBody>;
+
+export const TerminalTicketResponse = z.object({
+  /** Single use, valid for a few seconds: pass it as `?ticket=` when opening the socket. */
+  ticket: z.string(),
+  expiresAt: Timestamp,
+  /** Path of the WebSocket endpoint (`/api/dispatch/terminals/<id>/attach`). */
+  url: z.string(),
+  /** What the ticket grants: `write` only for the person who opened the session. */
+  mode: z.enum(["write", "read"]),
+});
+export type TerminalTicketResponse = z.infer<typeof TerminalTicketResponse>;
+
+export const TerminalAttachQuery = z.object({ ticket: z.string().min(1).max(128) });
+export type TerminalAttachQuery = z.infer<typeof TerminalAttachQuery>;
+
+/** Base64 of raw pty bytes. */
+const TerminalBytes = z.string().max(1_500_000);
+
+/** Server → browser frames of the attach socket (JSON text). The first is always `snapshot`. */
+export const TerminalServerFrame = z.discriminatedUnion("type", [
+  /** The session's recent output (its ring buffer), to paint the screen on (re)attach. */
+  z.object({ type: z.literal("snapshot"), data: TerminalBytes }),
+  z.object({ type: z.literal("output"), data: TerminalBytes }),
+  /** Whether this viewer may type (only the opener's write ticket). */
+  z.object({ type: z.literal("role"), writer: z.boolean() }),
+  /** Something the viewer should know, e.g. output dropped because it fell behind. */
+  z.object({ type: z.literal("notice"), text: z.string() }),
+  z.object({ type: z.literal("exit"), code: z.number().int().nullable() }),
+  /** The session is over; the server closes the socket after it. */
+  z.object({ type: z.literal("closed"), reason: TerminalCloseReason }),
+]);
+export type TerminalServerFrame = z.infer<typeof TerminalServerFrame>;
+
+/** Browser → server frames: keystrokes and resizes (the writer only). */
+export const TerminalClientFrame = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("input"), data: z.string().max(65_536) }),
+  z.object({
+    type: z.literal("resize"),
+    cols: z.number().int().min(1).max(500),
+    rows: z.number().int().min(1).max(200),
+  }),
+]);
+export type TerminalClientFrame = z.infer<typeof TerminalClientFrame>;
+
+/** The tenant's terminal settings (owners and admins). */
+export const TerminalSettings = z.object({
+  /** Write each session's transcript (its last 1 MiB of output) into its chatgroup's workspace at close. */
+  recordTranscripts: z.boolean(),
+});
+export type TerminalSettings = z.infer<typeof TerminalSettings>;
+
+/** Close codes of the attach socket. */
+export const terminalCloseCodes = {
+  /** The session ended (after a `closed` frame). */
+  normal: 1000,
+  /** A malformed frame, or a ticket that is missing, used or expired. */
+  policyViolation: 1008,
+  /** The server is restarting: attach again with a new ticket. */
+  serviceRestart: 1012,
+} as const;
+
 // ---- route table ------------------------------------------------------------------
 
 const tags = ["tasks"] as const;
@@ -269,6 +383,69 @@ export const dispatchRoutes = {
     params: IdParams,
     body: DecideApprovalBody,
     responses: { 200: Approval },
+  }),
+  openTerminal: defineRoute({
+    method: "POST",
+    path: "/terminals",
+    summary: "Open a live terminal on a connected robot with the terminal capability (owners and admins)",
+    tags: ["terminals"],
+    auth: "user",
+    body: OpenTerminalBody,
+    responses: { 201: TerminalSession },
+  }),
+  listTerminals: defineRoute({
+    method: "GET",
+    path: "/terminals",
+    summary: "Terminal sessions of the tenant's robots, newest first (owners and admins)",
+    tags: ["terminals"],
+    auth: "user",
+    query: ListTerminalsQuery,
+    responses: { 200: TerminalPage },
+  }),
+  getTerminal: defineRoute({
+    method: "GET",
+    path: "/terminals/:id",
+    summary: "One terminal session (owners and admins)",
+    tags: ["terminals"],
+    auth: "user",
+    params: IdParams,
+    responses: { 200: TerminalSession },
+  }),
+  closeTerminal: defineRoute({
+    method: "DELETE",
+    path: "/terminals/:id",
+    summary: "Close a terminal session (its opener, an owner or an admin); idempotent",
+    tags: ["terminals"],
+    auth: "user",
+    params: IdParams,
+    responses: { 200: TerminalSession },
+  }),
+  createTerminalTicket: defineRoute({
+    method: "POST",
+    path: "/terminals/:id/tickets",
+    summary: "A single-use ticket (30 s) for attaching to a terminal's WebSocket; write for the opener only",
+    tags: ["terminals"],
+    auth: "user",
+    params: IdParams,
+    body: TerminalTicketBody,
+    responses: { 201: TerminalTicketResponse },
+  }),
+  getTerminalSettings: defineRoute({
+    method: "GET",
+    path: "/terminal-settings",
+    summary: "The tenant's terminal settings (owners and admins)",
+    tags: ["terminals"],
+    auth: "user",
+    responses: { 200: TerminalSettings },
+  }),
+  updateTerminalSettings: defineRoute({
+    method: "PUT",
+    path: "/terminal-settings",
+    summary: "Change the tenant's terminal settings (owners and admins); applies to sessions opened after",
+    tags: ["terminals"],
+    auth: "user",
+    body: TerminalSettings,
+    responses: { 200: TerminalSettings },
   }),
   robotPoll: defineRoute({
     method: "POST",

@@ -141,6 +141,22 @@ export const ApprovalDecidedPayload = z.object({
 });
 
 /**
+ * A live terminal session ended and its tenant records transcripts: the workspace service
+ * writes `transcript` (base64 of the output's last bytes) at `path` in the chatgroup's layer,
+ * on behalf of the person who opened the session.
+ */
+export const TerminalRecordedPayload = z.object({
+  sessionId: Id,
+  robotId: Id,
+  chatgroupId: Id,
+  openedBy: Id,
+  path: z.string(),
+  transcript: z.string(),
+  openedAt: Timestamp,
+  closedAt: Timestamp,
+});
+
+/**
  * The event catalog: every event type, the stream topic it travels on, its payload
  * schema and version. Publishers and consumers are typed by it.
  */
@@ -160,6 +176,7 @@ export const eventCatalog = {
     payload: z.object({ robotId: Id, version: z.number().int().min(1) }),
   },
   "file.changed": { topic: "workspace", version: 1, payload: FileChangedPayload },
+  "terminal.recorded": { topic: "terminal", version: 1, payload: TerminalRecordedPayload },
 } as const;
 
 export type EventCatalog = typeof eventCatalog;
@@ -172,7 +189,13 @@ export type DomainEvent<T extends EventType = EventType> = {
   [K in T]: Omit<EventEnvelope, "type" | "payload"> & { type: K; payload: EventPayload<K> };
 }[T];
 
-export const eventTopics = ["chat", "task", "identity", "workspace"] as const satisfies readonly EventTopic[];
+export const eventTopics = [
+  "chat",
+  "task",
+  "identity",
+  "workspace",
+  "terminal",
+] as const satisfies readonly EventTopic[];
 
 export function isEventType(type: string): type is EventType {
   return Object.hasOwn(eventCatalog, type);

@@ -20,6 +20,10 @@ export const ProblemCode = z.enum([
   "rate_limited",
   "internal",
   "unavailable",
+  /** The robot has no live connection (a live terminal needs one). */
+  "robot_offline",
+  /** The robot, or the nanobot connected for it, does not offer live terminals. */
+  "terminal_unsupported",
 ]);
 export type ProblemCode = z.infer<typeof ProblemCode>;
 
@@ -39,6 +43,8 @@ export const problemStatus: Record<ProblemCode, number> = {
   rate_limited: 429,
   internal: 500,
   unavailable: 503,
+  robot_offline: 409,
+  terminal_unsupported: 409,
 };
 
 /** One invalid field of a request: where it is and what is wrong with it. */

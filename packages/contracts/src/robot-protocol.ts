@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { Handle, Id, Timestamp } from "./common.js";
-import { ProgressKind, TaskStatus } from "./events.js";
+import { ProgressKind, TaskStatus, TraceContext } from "./events.js";
 
 /**
  * The robot protocol, version 1: what a robot (the nanobot or anyone's own client) and
@@ -82,6 +82,8 @@ export const ProgressFrame = z.object({
   seq: z.number().int().min(1),
   kind: ProgressKind,
   data: z.string().max(65_536),
+  /** W3C trace context of the robot's work on the task (optional; see the task's `trace`). */
+  trace: TraceContext.optional(),
 });
 /** One model's share of a task's usage; `escalation` is why the robot moved on from it. */
 export const ModelUsage = z.object({
@@ -117,6 +119,8 @@ export const CompleteFrame = z.object({
   epoch: z.number().int().min(1),
   idempotencyKey: z.string().min(8).max(128),
   result: TaskResult,
+  /** W3C trace context of the robot's work, so the platform's completion joins its trace. */
+  trace: TraceContext.optional(),
 });
 export const FailFrame = z.object({
   type: z.literal("fail"),
@@ -125,6 +129,7 @@ export const FailFrame = z.object({
   epoch: z.number().int().min(1),
   idempotencyKey: z.string().min(8).max(128),
   error: z.object({ message: z.string().max(10_000), retryable: z.boolean() }),
+  trace: TraceContext.optional(),
 });
 /** Acknowledges a cancel: the robot stopped its work; the task ends `cancelled`. */
 export const CancelledFrame = z.object({
@@ -198,6 +203,45 @@ export type FailFrame = z.infer<typeof FailFrame>;
 export type CancelledFrame = z.infer<typeof CancelledFrame>;
 export type ReleaseFrame = z.infer<typeof ReleaseFrame>;
 
+// ---- live terminals (robot → server) ------------------------------------------
+
+/** Raw pty bytes travel as base64 in JSON; one chunk carries at most 16 KiB of them. */
+export const TERMINAL_CHUNK_BYTES = 16_384;
+const TerminalData = z
+  .string()
+  .max(65_536)
+  .regex(/^[A-Za-z0-9+/]*={0,2}$/, "base64");
+
+/** The pty of a `terminal.open` is running. */
+export const TerminalOpenedFrame = z.object({
+  type: z.literal("terminal.opened"),
+  id: frameId,
+  sessionId: Id,
+});
+/**
+ * Output of a terminal session, in order (`seq` from 1). The ack of this frame is the
+ * platform's credit: a robot keeps at most `terminal.open.window` bytes unacknowledged
+ * and pauses its pty until acks come back.
+ */
+export const TerminalOutputFrame = z.object({
+  type: z.literal("terminal.output"),
+  id: frameId,
+  sessionId: Id,
+  seq: z.number().int().min(1),
+  data: TerminalData,
+});
+/** The pty ended (`code`), or could not start (`error`); the session is over. */
+export const TerminalExitFrame = z.object({
+  type: z.literal("terminal.exit"),
+  id: frameId,
+  sessionId: Id,
+  code: z.number().int().nullable(),
+  error: z.string().max(1_000).optional(),
+});
+export type TerminalOpenedFrame = z.infer<typeof TerminalOpenedFrame>;
+export type TerminalOutputFrame = z.infer<typeof TerminalOutputFrame>;
+export type TerminalExitFrame = z.infer<typeof TerminalExitFrame>;
+
 export const RobotClientFrame = z.discriminatedUnion("type", [
   HelloFrame,
   AcceptFrame,
@@ -209,6 +253,9 @@ export const RobotClientFrame = z.discriminatedUnion("type", [
   CancelledFrame,
   ReleaseFrame,
   ApprovalRequestFrame,
+  TerminalOpenedFrame,
+  TerminalOutputFrame,
+  TerminalExitFrame,
 ]);
 export type RobotClientFrame = z.infer<typeof RobotClientFrame>;
 
@@ -245,6 +292,11 @@ export const OfferedTask = z.object({
   /** A bounded slice of the chatgroup's recent history, oldest first. */
   history: z.array(HistoryMessage),
   createdAt: Timestamp,
+  /**
+   * W3C trace context of the request that created the task, when the platform traces: a
+   * robot that traces continues it and sends its own context back with progress and results.
+   */
+  trace: TraceContext.optional(),
 });
 export type OfferedTask = z.infer<typeof OfferedTask>;
 
@@ -384,6 +436,40 @@ export type CancelFrame = z.infer<typeof CancelFrame>;
 export type LeaseLostFrame = z.infer<typeof LeaseLostFrame>;
 export type ConfigFrame = z.infer<typeof ConfigFrame>;
 
+// ---- live terminals (server → robot) ------------------------------------------
+
+/** Open a pty (robots that advertise the `terminal` capability only). */
+export const TerminalOpenFrame = z.object({
+  type: z.literal("terminal.open"),
+  sessionId: Id,
+  cols: z.number().int().min(1).max(500),
+  rows: z.number().int().min(1).max(200),
+  /** Flow control: output bytes the robot may have sent and not yet had acknowledged. */
+  window: z.number().int().min(1),
+});
+/** Keystrokes for the pty (base64 of raw bytes). */
+export const TerminalInputFrame = z.object({
+  type: z.literal("terminal.input"),
+  sessionId: Id,
+  data: z.string().max(65_536),
+});
+export const TerminalResizeFrame = z.object({
+  type: z.literal("terminal.resize"),
+  sessionId: Id,
+  cols: z.number().int().min(1).max(500),
+  rows: z.number().int().min(1).max(200),
+});
+/** End the session: kill the pty; no `terminal.exit` is needed after it. */
+export const TerminalCloseFrame = z.object({
+  type: z.literal("terminal.close"),
+  sessionId: Id,
+  reason: z.string().max(200),
+});
+export type TerminalOpenFrame = z.infer<typeof TerminalOpenFrame>;
+export type TerminalInputFrame = z.infer<typeof TerminalInputFrame>;
+export type TerminalResizeFrame = z.infer<typeof TerminalResizeFrame>;
+export type TerminalCloseFrame = z.infer<typeof TerminalCloseFrame>;
+
 export const RobotServerFrame = z.discriminatedUnion("type", [
   WelcomeFrame,
   OfferFrame,
@@ -393,6 +479,10 @@ export const RobotServerFrame = z.discriminatedUnion("type", [
   LeaseLostFrame,
   ConfigFrame,
   ApprovalDecidedFrame,
+  TerminalOpenFrame,
+  TerminalInputFrame,
+  TerminalResizeFrame,
+  TerminalCloseFrame,
 ]);
 export type RobotServerFrame = z.infer<typeof RobotServerFrame>;
 

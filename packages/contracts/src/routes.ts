@@ -15,6 +15,8 @@ export type RouteSpec = {
   /** Path relative to the service prefix, with `:param` segments (Fastify syntax). */
   path: string;
   summary: string;
+  /** Longer OpenAPI description (Markdown): semantics a summary line cannot carry. */
+  description?: string;
   tags?: readonly string[];
   auth: RouteAuth;
   params?: z.ZodType;

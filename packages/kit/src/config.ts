@@ -1,5 +1,34 @@
 import { z } from "zod";
 
+/** An optional URL where an empty value (compose's `${VAR:-}`) means unset. */
+const optionalUrl = z
+  .union([z.literal(""), z.url()])
+  .optional()
+  .transform((value) => value || undefined);
+
+/** `name=value,name2=value2` (the OTLP exporter's header format; values may be URL-encoded). */
+const otlpHeaders = z
+  .string()
+  .default("")
+  .transform((value, ctx) => {
+    const headers: Record<string, string> = {};
+    for (const item of value.split(",")) {
+      if (!item.trim()) continue;
+      const at = item.indexOf("=");
+      if (at <= 0) {
+        ctx.addIssue({ code: "custom", message: "expected name=value pairs separated by commas" });
+        return z.NEVER;
+      }
+      try {
+        headers[item.slice(0, at).trim()] = decodeURIComponent(item.slice(at + 1).trim());
+      } catch {
+        ctx.addIssue({ code: "custom", message: `header ${item.slice(0, at).trim()} is not URL-encoded` });
+        return z.NEVER;
+      }
+    }
+    return headers;
+  });
+
 /**
  * Settings every service shares. Each service extends this with its own fields; all
  * are documented in the root `.env.example`.
@@ -21,6 +50,14 @@ export const BaseConfig = z.object({
   INSTANCE_ID: z.string().min(1).max(64).optional(),
   // The public origin of the console (browser Origin checks, links in responses).
   PUBLIC_ORIGIN: z.url().default("http://127.0.0.1:7700"),
+  // OTLP/HTTP base URL of a trace collector (OpenTelemetry Collector, Jaeger, Tempo…); spans go to <url>/v1/traces. Empty: tracing off, at no cost.
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
+  // Full OTLP/HTTP URL for spans; wins over OTEL_EXPORTER_OTLP_ENDPOINT.
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalUrl,
+  // Headers sent with every span export, `name=value` comma-separated (e.g. a hosted collector's API key).
+  OTEL_EXPORTER_OTLP_HEADERS: otlpHeaders,
+  // Share of new traces recorded (0 to 1); a request that arrives with a trace follows its caller's decision.
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).default(1),
 });
 export type BaseConfig = z.infer<typeof BaseConfig>;
 

@@ -1,12 +1,16 @@
 export * from "./auth/index.js";
 export * from "./auth-types.js";
 export * from "./config.js";
+export * from "./early-answer.js";
 export * from "./errors.js";
 export * from "./logger.js";
 export { sendProblem, toProblem } from "./plugins/errors.js";
 export type { ReadinessCheck } from "./plugins/health.js";
+export * from "./plugins/metrics.js";
+export * from "./plugins/metrics-collectors.js";
 export * from "./registry.js";
 export * from "./resources.js";
 export * from "./routes.js";
 export * from "./run.js";
 export * from "./service.js";
+export * from "./tracing.js";

@@ -1,5 +1,7 @@
+import { isTracingEnabled } from "@perseus/tracing";
 import { type FastifyReply, type FastifyRequest, LogController } from "fastify";
 import pino, { type LoggerOptions } from "pino";
+import { traceLogMixin } from "./tracing.js";
 
 const CENSOR = "[redacted]";
 /** Fields censored wherever they appear one level down in a log line (`{ body: { password } }`). */
@@ -67,6 +69,8 @@ export function loggerOptions(options: {
   return {
     level: options.level,
     base: { service: options.service, instance: options.instanceId },
+    // With tracing on, lines logged inside a span carry its trace_id and span_id.
+    ...(isTracingEnabled() ? { mixin: traceLogMixin } : {}),
     serializers,
     formatters: {
       log(object) {

@@ -55,6 +55,7 @@ export function registerRoutes<T extends RouteTable>(
       schema: {
         operationId: name,
         summary: spec.summary,
+        ...(spec.description ? { description: spec.description } : {}),
         ...(spec.tags ? { tags: [...spec.tags] } : {}),
         ...(spec.params ? { params: spec.params } : {}),
         ...(spec.query ? { querystring: spec.query } : {}),

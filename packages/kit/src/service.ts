@@ -4,12 +4,14 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
-import { AccessLogController, loggerOptions } from "./logger.js";
+import type { HelmetOptions } from "helmet";
+import { AccessLogController, createLogger } from "./logger.js";
 import { errorsPlugin } from "./plugins/errors.js";
 import { healthPlugin, type ReadinessCheck } from "./plugins/health.js";
 import { metricsPlugin } from "./plugins/metrics.js";
-import { responseHeadersPlugin } from "./plugins/response-headers.js";
+import { responseHeadersPlugin, securityHeaders } from "./plugins/response-headers.js";
 import { requestIdOf } from "./request-id.js";
+import { registerRequestTracing } from "./tracing.js";
 
 export type ServiceOptions = {
   /** Short service name: auth, chat, dispatch, workspace. */
@@ -27,6 +29,41 @@ export type ServiceOptions = {
   trustProxy?: boolean;
 };
 
+/**
+ * Security headers of API responses: JSON that no browser should render, frame, sniff or
+ * send a referrer from (the OWASP REST set). Headers that only matter for HTML documents
+ * are left out: each one is bytes and validation on every response.
+ */
+const API_SECURITY_HEADERS: HelmetOptions = {
+  contentSecurityPolicy: {
+    useDefaults: false,
+    directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
+  },
+  crossOriginOpenerPolicy: false,
+  crossOriginResourcePolicy: { policy: "same-origin" },
+  originAgentCluster: false,
+  referrerPolicy: { policy: "no-referrer" },
+  strictTransportSecurity: true,
+  xContentTypeOptions: true,
+  xDnsPrefetchControl: false,
+  xDownloadOptions: false,
+  xFrameOptions: { action: "deny" },
+  xPermittedCrossDomainPolicies: false,
+  xXssProtection: false,
+};
+
+/** The OpenAPI viewer's page: its own scripts and inline styles, nothing from elsewhere. */
+const DOCS_SECURITY_HEADERS: HelmetOptions = {
+  contentSecurityPolicy: {
+    directives: {
+      defaultSrc: ["'self'"],
+      scriptSrc: ["'self'"],
+      styleSrc: ["'self'", "'unsafe-inline'"],
+      imgSrc: ["'self'", "data:", "validator.swagger.io"],
+    },
+  },
+};
+
 export function defaultInstanceId(service: string): string {
   return `${service}-${hostname()}-${process.pid}-${randomBytes(2).toString("hex")}`;
 }
@@ -40,7 +77,13 @@ export async function createServiceApp(options: ServiceOptions): Promise<Fastify
   const instanceId = options.instanceId ?? defaultInstanceId(options.name);
   const logging = options.logger
     ? { loggerInstance: options.logger.child({ service: options.name, instance: instanceId }) }
-    : { logger: loggerOptions({ level: options.logLevel ?? "info", service: options.name, instanceId }) };
+    : {
+        loggerInstance: createLogger({
+          level: options.logLevel ?? "info",
+          service: options.name,
+          instanceId,
+        }),
+      };
   const app = Fastify({
     ...logging,
     bodyLimit: options.bodyLimit ?? 1_048_576,
@@ -51,30 +94,20 @@ export async function createServiceApp(options: ServiceOptions): Promise<Fastify
     return503OnClosing: true,
     forceCloseConnections: "idle",
   });
+  registerRequestTracing(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
   await app.register(errorsPlugin);
-  await app.register(responseHeadersPlugin, {
-    helmet: {
-      // The API serves JSON only; the swagger viewer needs its own inline styles/scripts.
-      contentSecurityPolicy: {
-        directives: {
-          defaultSrc: ["'self'"],
-          scriptSrc: ["'self'"],
-          styleSrc: ["'self'", "'unsafe-inline'"],
-          imgSrc: ["'self'", "data:", "validator.swagger.io"],
-        },
-      },
-    },
-  });
+  // Before any route: the metrics plugin gives each route registered after it its own hook.
+  await app.register(metricsPlugin, { service: options.name, instanceId });
+  await app.register(responseHeadersPlugin, { helmet: API_SECURITY_HEADERS });
   await app.register(healthPlugin, {
     checks: options.checks,
     service: options.name,
     version: options.version,
     instanceId,
   });
-  await app.register(metricsPlugin, { service: options.name, instanceId });
   await app.register(swagger, {
     openapi: {
       openapi: "3.1.0",
@@ -83,7 +116,15 @@ export async function createServiceApp(options: ServiceOptions): Promise<Fastify
     },
     transform: jsonSchemaTransform,
   });
-  await app.register(swaggerUi, { routePrefix: `${options.prefix}/docs` });
+  // The viewer is an HTML page with its own scripts and styles: it gets a document policy.
+  const docsHeaders = Object.entries(securityHeaders(DOCS_SECURITY_HEADERS));
+  await app.register(async (docs) => {
+    docs.addHook("onRequest", (_request, reply, done) => {
+      for (const [name, value] of docsHeaders) reply.header(name, value);
+      done();
+    });
+    await docs.register(swaggerUi, { routePrefix: `${options.prefix}/docs` });
+  });
   app.get(`${options.prefix}/openapi.json`, { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

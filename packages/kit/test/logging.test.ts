@@ -121,8 +121,21 @@ describe("service logging", () => {
       headers: { "x-request-id": "e-1" },
     });
     expect(res.headers["x-request-id"]).toBe("e-1");
-    expect(res.headers["content-security-policy"]).toContain("default-src 'self'");
-    expect(res.headers["x-frame-options"]).toBe("SAMEORIGIN");
+    expect(res.headers["content-security-policy"]).toBe("default-src 'none';frame-ancestors 'none'");
+    expect(res.headers["x-frame-options"]).toBe("DENY");
+    expect(res.headers["x-content-type-options"]).toBe("nosniff");
     expect(res.headers["strict-transport-security"]).toContain("max-age=");
+    // Headers that only matter for HTML documents are not spent on JSON.
+    expect(res.headers["x-xss-protection"]).toBeUndefined();
+    expect(res.headers["origin-agent-cluster"]).toBeUndefined();
+  });
+
+  it("gives the OpenAPI viewer a document policy that lets its own scripts run", async () => {
+    const res = await app.inject({ method: "GET", url: "/api/probe/docs/" });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers["content-type"]).toContain("text/html");
+    const csp = res.headers["content-security-policy"];
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain("default-src 'none'");
   });
 });

@@ -158,7 +158,7 @@ describe("service kit", () => {
 
   it("exposes Prometheus metrics and an OpenAPI document generated from the contracts", async () => {
     const metrics = await app.inject({ method: "GET", url: "/metrics" });
-    expect(metrics.body).toContain("http_request_duration_seconds_bucket");
+    expect(metrics.body).toContain("perseus_http_request_duration_seconds_bucket");
     const doc = (await app.inject({ method: "GET", url: "/api/probe/openapi.json" })).json();
     expect(
       doc.paths["/api/probe/things"].post.requestBody.content["application/json"].schema.required,

@@ -87,7 +87,12 @@ export type PrivateRedis = {
  * never disturb the shared server on 6379. `appendonly` decides whether a SIGKILL loses data.
  */
 export async function startRedisServer(
-  options: { appendonly?: boolean; maxmemoryPolicy?: string } = {},
+  options: {
+    appendonly?: boolean;
+    /** AOF fsync policy (redis's own default is everysec, which is what compose and k8s run). */
+    appendfsync?: "always" | "everysec" | "no";
+    maxmemoryPolicy?: string;
+  } = {},
 ): Promise<PrivateRedis> {
   const temp = await makeTempDir("redis");
   const dir = temp.path;
@@ -102,6 +107,7 @@ export async function startRedisServer(
           "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--daemonize", "no",
           "--appendonly", options.appendonly ? "yes" : "no", "--dir", dir, "--logfile", "",
           "--maxmemory-policy", options.maxmemoryPolicy ?? "noeviction",
+          ...(options.appendfsync ? ["--appendfsync", options.appendfsync] : []),
         ],
         cwd: dir,
         ready: { line: /Ready to accept connections/ },

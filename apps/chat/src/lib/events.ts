@@ -1,5 +1,5 @@
 import { createEvent } from "@perseus/bus";
-import type { DomainEvent, Message, MessageAttachment } from "@perseus/contracts";
+import type { DomainEvent, Message, MessageAttachment, TraceContext } from "@perseus/contracts";
 
 /**
  * Chat's events carry a little more than the catalog payload: `message.created` adds the
@@ -10,20 +10,31 @@ import type { DomainEvent, Message, MessageAttachment } from "@perseus/contracts
 export type MessageCreatedExtension = { attachments: MessageAttachment[] };
 export type MessageChangedExtension = { message: Message };
 
-export function messageCreatedEvent(tenantId: string, teamId: string, message: Message): DomainEvent {
-  const event = createEvent("message.created", tenantId, {
-    messageId: message.id,
-    chatgroupId: message.chatgroupId,
-    teamId,
-    seq: message.seq,
-    authorType: message.authorType,
-    authorId: message.authorId,
-    body: message.body,
-    threadRootId: message.threadRootId,
-    mentions: message.mentions,
-    taskId: message.taskId,
-    createdAt: message.createdAt,
-  });
+/** `trace`: the context of the post (defaults to the active one; a group commit passes each post's own). */
+export function messageCreatedEvent(
+  tenantId: string,
+  teamId: string,
+  message: Message,
+  trace?: TraceContext,
+): DomainEvent {
+  const event = createEvent(
+    "message.created",
+    tenantId,
+    {
+      messageId: message.id,
+      chatgroupId: message.chatgroupId,
+      teamId,
+      seq: message.seq,
+      authorType: message.authorType,
+      authorId: message.authorId,
+      body: message.body,
+      threadRootId: message.threadRootId,
+      mentions: message.mentions,
+      taskId: message.taskId,
+      createdAt: message.createdAt,
+    },
+    trace,
+  );
   const extension: MessageCreatedExtension = { attachments: message.attachments };
   return { ...event, payload: { ...event.payload, ...extension } };
 }

@@ -22,6 +22,7 @@ import { CredentialRefusedError } from "./credential.js";
 import { acquireLock } from "./lock.js";
 import { Outbox } from "./outbox.js";
 import { createPlatformApprover } from "./platform-approver.js";
+import { loadPty, Terminals } from "./terminals.js";
 import {
   ConnectError,
   connectLongPoll,
@@ -85,6 +86,7 @@ export class RobotClient {
   private stopping = false;
   private graceMs: number;
   private work!: Work;
+  private terminals!: Terminals;
 
   constructor(options: RobotClientOptions) {
     this.opts = options;
@@ -127,6 +129,22 @@ export class RobotClient {
       nextId: (prefix) => this.nextId(prefix),
       onEvent: this.opts.onEvent,
     });
+    const terminal = this.opts.localSettings.terminal;
+    const { pty, reason } = terminal?.enabled ? await loadPty() : { pty: null, reason: null };
+    if (terminal?.enabled && !pty)
+      this.log.warn("terminals are enabled in the config but node-pty is not available: terminals are off", {
+        reason,
+      });
+    this.terminals = new Terminals({
+      pty,
+      terminal,
+      settings: () => this.settings,
+      sandboxRoot: this.opts.sandboxRoot ?? join(this.opts.dataDir, "sandboxes"),
+      hostEnv: this.opts.hostEnv,
+      channel: () => this.channel,
+      nextId: (prefix) => this.nextId(prefix),
+      log: this.log,
+    });
     if (this.outbox.size)
       this.log.info("outbox holds unacknowledged results from before; they will be replayed", {
         count: this.outbox.size,
@@ -134,6 +152,7 @@ export class RobotClient {
     try {
       await this.connectLoop();
     } finally {
+      this.terminals.closeAll("shutdown");
       for (const task of this.work.active.values()) task.stop("shutdown");
       await Promise.allSettled([...this.work.active.values()].map((t) => t.done));
       await this.outbox.close();
@@ -297,6 +316,7 @@ export class RobotClient {
     }
     const result = await closed;
     this.channel = null;
+    this.terminals.closeAll("connection closed");
     this.stopTimers();
     return { ...result, welcomedAt };
   }
@@ -315,11 +335,18 @@ export class RobotClient {
 
   private capabilities(): Capability[] {
     const type = this.settings.executor.type;
-    return type === "agent"
-      ? ["agent", "shell", "fs", "mcp"]
-      : type === "command"
-        ? ["command", "shell", "mcp"]
-        : ["shell"];
+    const base: Capability[] =
+      type === "agent"
+        ? ["agent", "shell", "fs", "mcp"]
+        : type === "command"
+          ? ["command", "shell", "mcp"]
+          : ["shell"];
+    return this.terminals.isAvailable ? [...base, "terminal"] : base;
+  }
+
+  /** Live-terminal counters (how much output waited on this side at most). */
+  get terminalStats() {
+    return this.terminals.stats;
   }
 
   private async onWelcome(frame: Extract<RobotServerFrame, { type: "welcome" }>, channel: Channel) {
@@ -434,6 +461,18 @@ export class RobotClient {
       case "approval.decided":
         if (this.platformApprover) this.platformApprover.onDecided(frame);
         else this.log.info("ignoring an approval decision: the platform approver is not in use");
+        return;
+      case "terminal.open":
+        void this.terminals.open(frame);
+        return;
+      case "terminal.input":
+        this.terminals.input(frame);
+        return;
+      case "terminal.resize":
+        this.terminals.resize(frame);
+        return;
+      case "terminal.close":
+        this.terminals.close(frame);
         return;
       case "welcome":
         return;

@@ -1,6 +1,21 @@
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
-import type { Lease, LeaseRef, OfferedTask, ProgressKind, RobotClientFrame } from "@perseus/contracts";
+import type {
+  Lease,
+  LeaseRef,
+  OfferedTask,
+  ProgressKind,
+  RobotClientFrame,
+  TraceContext,
+} from "@perseus/contracts";
+import {
+  SpanKind,
+  SpanStatusCode,
+  spanCarrier,
+  startSpan,
+  traceLogFields,
+  withContext,
+} from "@perseus/tracing";
 import type { ApprovalGate } from "../executors/approvals.js";
 import { createExecutor } from "../executors/index.js";
 import type { Logger } from "../log.js";
@@ -73,24 +88,44 @@ export class Work {
       this.deps.executorFactory ??
       ((s) => createExecutor(s, { hostEnv: this.deps.hostEnv, fetchImpl: this.deps.fetchImpl }))
     )(settings);
-    const log = this.deps.log.child({ taskId: task.id });
+    // With tracing on, the run is a span continuing the platform's trace of the task (or a new
+    // trace); its context goes back with every progress and result frame.
+    const run = startSpan("task run", {
+      kind: SpanKind.CONSUMER,
+      parent: task.trace ?? null,
+      attributes: {
+        "perseus.task_id": task.id,
+        "perseus.epoch": lease.epoch,
+        "perseus.attempt": task.attempt,
+      },
+    });
+    const trace = spanCarrier(run?.span);
+    const log = this.deps.log.child({ taskId: task.id, ...traceLogFields(run?.context) });
     log.info("task started", { epoch: lease.epoch, executor: executor.type, attempt: task.attempt });
     this.deps.onEvent?.({ type: "task-started", taskId: task.id, epoch: lease.epoch });
-    const running = runTask({
-      task,
-      lease,
-      executor,
-      sandboxRoot: this.deps.sandboxRoot ?? join(this.deps.dataDir, "sandboxes"),
-      keepSandbox: settings.keepSandboxes,
-      approvals: this.deps.approvals,
-      platformUrl: this.deps.platformUrl,
-      log,
-      emitProgress: (kind, data) => this.emitProgress(running, kind, data, settings.durableProgress),
-    });
+    const running: RunningTask = withContext(run?.context, () =>
+      runTask({
+        task,
+        lease,
+        executor,
+        sandboxRoot: this.deps.sandboxRoot ?? join(this.deps.dataDir, "sandboxes"),
+        keepSandbox: settings.keepSandboxes,
+        approvals: this.deps.approvals,
+        platformUrl: this.deps.platformUrl,
+        log,
+        emitProgress: (kind, data) => this.emitProgress(running, kind, data, settings.durableProgress, trace),
+      }),
+    );
     this.active.set(task.id, running);
     void running.done.then(async (result) => {
       const { epoch } = running.lease;
       const reason = running.stopReason;
+      if (run) {
+        run.span.setAttribute("perseus.outcome", reason ?? result.status);
+        if (reason === null && result.status === "failed")
+          run.span.setStatus({ code: SpanStatusCode.ERROR, message: result.message.slice(0, 500) });
+        run.span.end();
+      }
       try {
         if (reason === "cancel") {
           await this.sendDurable(`cancelled:${task.id}:${epoch}`, {
@@ -113,6 +148,7 @@ export class Work {
             epoch,
             idempotencyKey: key,
             result: result.result,
+            ...(trace ? { trace } : {}),
           });
         } else if (reason === null && result.status === "failed") {
           const key = `fail:${task.id}:${epoch}:${randomUUID()}`;
@@ -123,6 +159,7 @@ export class Work {
             epoch,
             idempotencyKey: key,
             error: { message: result.message, retryable: result.retryable },
+            ...(trace ? { trace } : {}),
           });
         }
       } catch (error) {
@@ -143,7 +180,13 @@ export class Work {
     return true;
   }
 
-  private emitProgress(running: RunningTask, kind: ProgressKind, data: string, durable: boolean) {
+  private emitProgress(
+    running: RunningTask,
+    kind: ProgressKind,
+    data: string,
+    durable: boolean,
+    trace: TraceContext | undefined,
+  ) {
     if (running.stopReason) return;
     const key = `${running.task.id}:${running.lease.epoch}`;
     const seq = (this.progressSeq.get(key) ?? 0) + 1;
@@ -156,6 +199,7 @@ export class Work {
       seq,
       kind,
       data,
+      ...(trace ? { trace } : {}),
     };
     if (durable) {
       void this.sendDurable(`progress:${key}:${seq}`, frame);

@@ -1,3 +1,4 @@
+import { useState } from "react";
 import type { z } from "zod";
 import { isApiError } from "../api/errors.js";
 
@@ -18,4 +19,26 @@ export function fieldMessage(
   field: string,
 ): string | undefined {
   return local[field] ?? (isApiError(serverError) ? serverError.fieldError(field) : undefined);
+}
+
+/**
+ * A form's field errors: `validate` parses the input with the form's schema and, when it
+ * fails, shows the zod messages (nothing is sent); `field` gives one field's message, the
+ * local one first, else the server's `validation_failed` one from problem+json.
+ */
+export function useFormErrors(serverError: unknown) {
+  const [local, setLocal] = useState<Record<string, string>>({});
+  return {
+    local,
+    validate<S extends z.ZodType>(schema: S, input: unknown): z.output<S> | null {
+      const parsed = schema.safeParse(input);
+      if (!parsed.success) {
+        setLocal(zodFieldErrors(parsed.error));
+        return null;
+      }
+      setLocal({});
+      return parsed.data;
+    },
+    field: (name: string) => fieldMessage(local, serverError, name),
+  };
 }

@@ -18,6 +18,7 @@ const rules = {
   "audit.read": ["owner", "admin"],
   "system.read": ["owner", "admin"],
   "tasks.manage": ["owner", "admin"],
+  "terminals.open": ["owner", "admin"],
 } as const satisfies Record<string, readonly TenantRole[]>;
 
 export type Permission = keyof typeof rules;

@@ -69,7 +69,11 @@ export const messages = pgTable(
     // Thread views read the replies of one root in seq order.
     index("messages_thread_idx").on(t.tenantId, t.threadRootId, t.seq).where(sql`thread_root_id is not null`),
     // A task's result becomes at most one reply, however often task.succeeded is delivered.
-    uniqueIndex("messages_task_reply_key").on(t.tenantId, t.taskId).where(sql`task_id is not null`),
+    // Other messages linked to the task (its failure or cancellation notices, keyed
+    // `task:<id>:<outcome>`) are deduplicated by the clientKey key above.
+    uniqueIndex("messages_task_reply_key")
+      .on(t.tenantId, t.taskId)
+      .where(sql`task_id is not null and client_key = 'task:' || task_id::text`),
   ],
 );
 

@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import {
   bigint,
+  boolean,
   foreignKey,
   index,
   integer,
@@ -160,3 +161,49 @@ export const approvals = pgTable(
     index().on(t.tenantId, t.taskId),
   ],
 );
+
+/**
+ * A live terminal on a robot: who opened it, where it runs, how it ended. The bytes never
+ * touch Postgres; they flow through per-session Redis streams (see the dispatch README).
+ */
+export const terminalSessions = pgTable(
+  "terminal_sessions",
+  {
+    tenantId: tenantId(),
+    id: uuid().notNull(),
+    robotId: uuid().notNull(),
+    /** The user who opened it: the only one who may type. */
+    openedBy: uuid().notNull(),
+    chatgroupId: uuid(),
+    taskId: uuid(),
+    /** opening · open · closed */
+    status: text().notNull().default("opening"),
+    cols: integer().notNull(),
+    rows: integer().notNull(),
+    /** Whether the transcript goes into the chatgroup's workspace at close. */
+    recording: boolean().notNull().default(false),
+    /** The robot connection that runs the pty. */
+    connectionId: text(),
+    openedAt: createdAt(),
+    closedAt: ts(),
+    exitCode: integer(),
+    /** exit · closed · idle · revoked · robot_disconnected · open_failed */
+    closeReason: text(),
+    closedBy: uuid(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.tenantId, t.id] }),
+    foreignKey({ columns: [t.tenantId, t.robotId], foreignColumns: [robots.tenantId, robots.id] }),
+    index().on(t.tenantId, t.openedAt),
+    index().on(t.tenantId, t.robotId, t.status),
+  ],
+);
+
+/** Per-tenant terminal settings (one row per tenant, absent = defaults). */
+export const terminalSettings = pgTable("terminal_settings", {
+  tenantId: tenantId().primaryKey(),
+  /** Record each session's transcript into its chatgroup's workspace at close. */
+  recordTranscripts: boolean().notNull().default(false),
+  updatedBy: uuid(),
+  updatedAt: createdAt(),
+});

@@ -7,9 +7,9 @@ import {
   tokenTypes,
   UserTokenClaims,
 } from "@perseus/contracts";
-import { decodeProtectedHeader, type JWTVerifyGetKey, jwtVerify } from "jose";
+import { decodeProtectedHeader, errors, type JWTVerifyGetKey, jwtVerify } from "jose";
 import type { Actor } from "../auth-types.js";
-import { UnauthenticatedError } from "../errors.js";
+import { UnauthenticatedError, UnavailableError } from "../errors.js";
 import type { Revocations } from "./revocations.js";
 
 export type VerifiedToken =
@@ -23,6 +23,26 @@ export type TokenVerifier = {
 };
 
 const MAX_TOKEN_LENGTH = 4_096;
+
+/** The key source (the auth service's JWKS) could not be read: the token was not judged at all. */
+class KeySourceUnavailable extends Error {}
+
+/**
+ * Whether a key lookup failed for want of the key source (a JWKS fetch refused, timed out,
+ * answered non-200 or garbage) rather than over the token (unknown kid, wrong algorithm).
+ */
+const isKeySourceFailure = (error: unknown): boolean => {
+  if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid) return true;
+  if (error instanceof errors.JOSEError) return error.constructor === errors.JOSEError; // generic: HTTP status, JSON
+  if (!(error instanceof Error)) return false;
+  if (error instanceof TypeError && error.message === "fetch failed") return true;
+  const code = (error.cause as { code?: unknown } | undefined)?.code;
+  return (
+    error.name === "AbortError" ||
+    error.name === "TimeoutError" ||
+    (typeof code === "string" && /^E[A-Z]+$/.test(code))
+  );
+};
 const claimSchemas = { user: UserTokenClaims, robot: RobotTokenClaims } as const;
 const kindByType = new Map<string, TokenKind>(
   Object.entries(tokenTypes).map(([kind, typ]): [string, TokenKind] => [typ, kind as TokenKind]),
@@ -49,6 +69,15 @@ export function createTokenVerifier(options: {
 }): TokenVerifier {
   const cache = new Map<string, VerifiedToken>();
   const cacheSize = options.cacheSize ?? 20_000;
+  // A JWKS that cannot be fetched (auth restarting, a partition) says nothing about the token:
+  // answering 401 would sign people out over a blip, so it becomes 503 (retry) instead.
+  const keys: JWTVerifyGetKey = async (header, input) => {
+    try {
+      return await options.keys(header, input);
+    } catch (error) {
+      throw isKeySourceFailure(error) ? new KeySourceUnavailable() : error;
+    }
+  };
 
   const refusedSince = (kind: Parameters<Revocations["notBefore"]>[0], id: string, issuedMs: number) => {
     const notBefore = options.revocations.notBefore(kind, id);
@@ -79,7 +108,7 @@ export function createTokenVerifier(options: {
       throw new Error("embedded key material");
     const kind = typeof header.typ === "string" ? kindByType.get(header.typ) : undefined;
     if (!kind) throw new Error("unknown token type");
-    const { payload } = await jwtVerify(token, options.keys, {
+    const { payload } = await jwtVerify(token, keys, {
       algorithms: [TOKEN_ALGORITHM],
       issuer: options.issuer,
       audience: TOKEN_AUDIENCE,
@@ -101,7 +130,9 @@ export function createTokenVerifier(options: {
       if (!verified) {
         try {
           verified = await verifyUncached(token);
-        } catch {
+        } catch (error) {
+          if (error instanceof KeySourceUnavailable)
+            throw new UnavailableError("token keys are unavailable; retry shortly");
           throw new UnauthenticatedError("invalid access token");
         }
         if (cache.size >= cacheSize) {

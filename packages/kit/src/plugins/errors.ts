@@ -27,6 +27,8 @@ const titles: Record<ProblemCode, string> = {
   rate_limited: "Too many requests",
   internal: "Internal error",
   unavailable: "Service unavailable",
+  robot_offline: "Robot offline",
+  terminal_unsupported: "Terminal not supported",
 };
 
 const codeByStatus: Record<number, ProblemCode> = {

@@ -1,6 +1,7 @@
 import type { CreateMessageBody, Message } from "@perseus/contracts";
 import { type Db, isUniqueViolation, type Tx, withTenant } from "@perseus/db";
 import { AppError } from "@perseus/kit";
+import { activeContext, type Context, captureTrace, withContext } from "@perseus/tracing";
 import { requireChatgroup } from "../../lib/access.js";
 import type { ServiceContext } from "../../lib/context.js";
 import * as repo from "./messages.repo.js";
@@ -15,6 +16,8 @@ type Pending = {
   chatgroupId: string;
   input: CreateMessageBody;
   author: Author;
+  /** The caller's trace context (tracing on only): its message.created event continues it. */
+  trace: Context | undefined;
   resolve: (result: PostResult) => void;
   reject: (error: unknown) => void;
 };
@@ -64,7 +67,10 @@ export function createPostBatcher(options: PostBatcherOptions) {
   async function runBatch(tenantId: string, batch: Pending[]) {
     if (batch.length === 1) {
       const [only] = batch as [Pending];
-      return postOne(only.ctx, only.chatgroupId, only.input).then(only.resolve, only.reject);
+      return withContext(only.trace, () => postOne(only.ctx, only.chatgroupId, only.input)).then(
+        only.resolve,
+        only.reject,
+      );
     }
     let outcomes: Outcome[];
     let stored: Message[];
@@ -75,7 +81,8 @@ export function createPostBatcher(options: PostBatcherOptions) {
       // committed meanwhile by another transaction): nothing was stored, so each post is
       // retried alone and answered as it would have been. Anything else fails them all.
       if (error instanceof AppError || isUniqueViolation(error)) {
-        for (const p of batch) postOne(p.ctx, p.chatgroupId, p.input).then(p.resolve, p.reject);
+        for (const p of batch)
+          withContext(p.trace, () => postOne(p.ctx, p.chatgroupId, p.input)).then(p.resolve, p.reject);
         return;
       }
       for (const p of batch) p.reject(error);
@@ -135,6 +142,7 @@ export function createPostBatcher(options: PostBatcherOptions) {
         threadRootId: p.input.threadRootId,
         attachments: p.input.attachments,
         clientKey,
+        trace: p.trace ? captureTrace(p.trace) : undefined,
       });
     }
     return { outcomes, stored: await storeMessages(tx, inputs) };
@@ -154,7 +162,7 @@ export function createPostBatcher(options: PostBatcherOptions) {
           state = { queue: [], inFlight: 0 };
           tenants.set(ctx.tenantId, state);
         }
-        state.queue.push({ ctx, chatgroupId, input, author, resolve, reject });
+        state.queue.push({ ctx, chatgroupId, input, author, trace: activeContext(), resolve, reject });
         pump(ctx.tenantId);
       });
     },

@@ -135,8 +135,12 @@ export async function findByClientKey(
   return row ?? null;
 }
 
+/** The reply holding a task's result (not its failure or cancellation notices). */
 export async function findTaskReply(tx: DbOrTx, taskId: string): Promise<StoredMessage | null> {
-  const [row] = await tx.select(messageColumns).from(messages).where(eq(messages.taskId, taskId));
+  const [row] = await tx
+    .select(messageColumns)
+    .from(messages)
+    .where(and(eq(messages.taskId, taskId), eq(messages.clientKey, `task:${taskId}`)));
   return row ?? null;
 }
 

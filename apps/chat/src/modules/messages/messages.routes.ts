@@ -1,5 +1,5 @@
 import { chatRoutes } from "@perseus/contracts";
-import { registerRoutes } from "@perseus/kit";
+import { registerRoutes, ValidationError } from "@perseus/kit";
 import type { FastifyInstance } from "fastify";
 import { contextOf } from "../../lib/context.js";
 import type { MessagesService } from "./messages.service.js";
@@ -16,8 +16,15 @@ const routes = {
 
 export function registerMessageRoutes(app: FastifyInstance, prefix: string, service: MessagesService) {
   registerRoutes(app, prefix, routes, {
-    postMessage: async ({ actor, params, body, request, reply }) => {
-      const { message, isReplay } = await service.post(contextOf(actor, request), params.chatgroupId, body);
+    postMessage: async ({ actor, params, body, headers, request, reply }) => {
+      const headerKey = headers["idempotency-key"];
+      if (headerKey !== undefined && body.clientKey !== undefined && headerKey !== body.clientKey) {
+        throw new ValidationError("Idempotency-Key and clientKey differ", [
+          { location: "headers", path: "idempotency-key", message: "must equal the body's clientKey" },
+        ]);
+      }
+      const input = headerKey === undefined ? body : { ...body, clientKey: headerKey };
+      const { message, isReplay } = await service.post(contextOf(actor, request), params.chatgroupId, input);
       reply.code(isReplay ? 200 : 201);
       return message;
     },

@@ -1,5 +1,5 @@
 import { enqueueEvents } from "@perseus/bus";
-import type { Message, MessageAttachment, MessageMentions } from "@perseus/contracts";
+import type { Message, MessageAttachment, MessageMentions, TraceContext } from "@perseus/contracts";
 import { access, type Tx } from "@perseus/db";
 import { NotFoundError } from "@perseus/kit";
 import { v7 as uuidv7 } from "uuid";
@@ -26,6 +26,8 @@ export type StoreMessageInput = {
   attachments?: MessageAttachment[];
   clientKey?: string | undefined;
   taskId?: string | null;
+  /** The trace context of the post, when it is stored in a batch with others. */
+  trace?: TraceContext | undefined;
 };
 
 /**
@@ -137,7 +139,9 @@ export async function storeMessages(tx: Tx, inputs: readonly StoreMessageInput[]
   const messages = (await insertMessages(tx, rows)).map((row) => toMessage(row));
   await enqueueEvents(
     tx,
-    messages.map((message, index) => messageCreatedEvent(tenantId, inputs[index]!.chatgroup.teamId, message)),
+    messages.map((message, index) =>
+      messageCreatedEvent(tenantId, inputs[index]!.chatgroup.teamId, message, inputs[index]!.trace),
+    ),
   );
   return messages;
 }

@@ -4,9 +4,10 @@ import type { FastifyBaseLogger } from "fastify";
 import type { WebSocket } from "ws";
 import { getLastSeq } from "../messages/messages.repo.js";
 import { createDelivery } from "./delivery.js";
-import { errorFrame, frame } from "./frames.js";
+import { errorFrame, frame, taskStatusFrame } from "./frames.js";
 import { createLimiter } from "./limiter.js";
 import type { Presence } from "./presence.js";
+import { listUnfinishedTasks } from "./task-snapshot.js";
 import type { RealtimeSession } from "./tickets.js";
 import type { Connection, Item, Subscription } from "./types.js";
 
@@ -27,6 +28,9 @@ export type HubOptions = {
 };
 
 const roomKeyOf = (tenantId: string, chatgroupId: string) => `${tenantId}:${chatgroupId}`;
+
+/** Unordered frames held for one subscription while its access is checked (a few ms); more are dropped. */
+const MAX_HELD_FRAMES = 1_000;
 
 // Buffers are sent as text frames: ws then neither copies nor re-encodes them per socket.
 const TEXT = { binary: false } as const;
@@ -119,6 +123,7 @@ export function createHub(options: HubOptions) {
     if (!sub.isActive) return;
     sub.isActive = false;
     sub.queue = null;
+    sub.held = null;
     if (sub.conn.subs.get(sub.chatgroupId) === sub) sub.conn.subs.delete(sub.chatgroupId);
     const room = rooms.get(sub.roomKey);
     room?.delete(sub);
@@ -210,6 +215,7 @@ export function createHub(options: HubOptions) {
         needsResync: false,
         isActive: true,
         isPresent: false,
+        held: [],
         isRecheckPending: false,
         lastTypingAt: 0,
       };
@@ -217,12 +223,15 @@ export function createHub(options: HubOptions) {
       // nothing is sent before access is confirmed. A membership re-check that runs from
       // now on sees this subscription; one that ran before is visible to the query below.
       addSub(sub);
-      let lastSeq: number | null;
+      let found: { lastSeq: number; tasks: Awaited<ReturnType<typeof listUnfinishedTasks>> } | null;
       try {
-        lastSeq = await lookups(() =>
+        found = await lookups(() =>
           withTenant(db, { tenantId }, async (tx) =>
             (await access.findReadableChatgroup(tx, userId, chatgroupId))
-              ? getLastSeq(tx, chatgroupId)
+              ? {
+                  lastSeq: await getLastSeq(tx, chatgroupId),
+                  tasks: await listUnfinishedTasks(tx, chatgroupId),
+                }
               : null,
           ),
         );
@@ -232,15 +241,22 @@ export function createHub(options: HubOptions) {
         return send(conn, errorFrame("internal", "could not subscribe; retry shortly", chatgroupId));
       }
       if (!sub.isActive) return;
-      if (lastSeq === null) {
+      if (found === null) {
         removeSub(sub);
         // Same answer for "does not exist" and "not yours": nothing leaks.
         return send(conn, errorFrame("not_found", "chatgroup not found", chatgroupId));
       }
+      const { lastSeq, tasks } = found;
       sub.isPresent = true;
       presence.join(tenantId, chatgroupId, userId);
       if (sub.isRecheckPending) void recheckUser(tenantId, userId);
       send(conn, frame({ type: "subscribed", chatgroupId, lastSeq }));
+      // Task status is live-only: the snapshot covers events from before the subscription,
+      // and what arrived while access was checked follows it (newer than the snapshot).
+      for (const task of tasks) send(conn, taskStatusFrame(task));
+      const held = sub.held ?? [];
+      sub.held = null;
+      for (const data of held) send(conn, data);
       // No cursor: live from here on (history comes over REST). A cursor beyond the end: reload.
       if (afterSeq === undefined) sub.lastSeq = lastSeq;
       else if (afterSeq > lastSeq) reloadRequired(sub, lastSeq);
@@ -269,7 +285,11 @@ export function createHub(options: HubOptions) {
       const room = rooms.get(roomKeyOf(tenantId, chatgroupId));
       if (!room) return;
       const encoded = Buffer.from(data);
-      for (const sub of room) if (sub.conn.session.userId !== exceptUserId) send(sub.conn, encoded);
+      for (const sub of room) {
+        if (sub.conn.session.userId === exceptUserId) continue;
+        if (!sub.held) send(sub.conn, encoded);
+        else if (sub.held.length < MAX_HELD_FRAMES) sub.held.push(encoded);
+      }
     },
 
     /** A frame to every socket of one user in one tenant (read markers follow the person, not the chatgroup). */

@@ -175,14 +175,16 @@ export async function registerRealtime(app: FastifyInstance, options: RealtimeOp
   );
 
   const sessions = new WeakMap<FastifyRequest, RealtimeSession>();
+  // A revocation in the same millisecond as the ticket refuses it too (the clock cannot
+  // tell which came first, and refusing is the safe side).
   const isRevoked = (session: RealtimeSession) => {
     const userSince = options.revocations.notBefore("user", session.userId);
     const sessionSince = session.sessionId
       ? options.revocations.notBefore("session", session.sessionId)
       : undefined;
     return (
-      (userSince !== undefined && session.issuedAtMs < userSince) ||
-      (sessionSince !== undefined && session.issuedAtMs < sessionSince)
+      (userSince !== undefined && session.issuedAtMs <= userSince) ||
+      (sessionSince !== undefined && session.issuedAtMs <= sessionSince)
     );
   };
 

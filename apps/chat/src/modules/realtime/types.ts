@@ -35,6 +35,11 @@ export type Subscription = {
   isActive: boolean;
   /** Access confirmed (and counted in presence); until then nothing is sent for it. */
   isPresent: boolean;
+  /**
+   * Unordered frames (task status and progress, typing, presence) that arrived before access
+   * was confirmed: sent after the task snapshot once it is, dropped if it is refused.
+   */
+  held: Buffer[] | null;
   /** A membership re-check ran while access was still being confirmed: re-check once confirmed. */
   isRecheckPending: boolean;
   lastTypingAt: number;

@@ -1,4 +1,10 @@
-import { type BusLogger, createStreamConsumer, markProcessed, type StreamConsumer } from "@perseus/bus";
+import {
+  type BusLogger,
+  createStreamConsumer,
+  type DeadLetterInfo,
+  markProcessed,
+  type StreamConsumer,
+} from "@perseus/bus";
 import type { DomainEvent, Message } from "@perseus/contracts";
 import { type Db, isUniqueViolation, schema, withTenant } from "@perseus/db";
 import { eq } from "drizzle-orm";
@@ -6,6 +12,7 @@ import type { Redis } from "ioredis";
 import { findMessage, findTaskReply } from "../messages/messages.repo.js";
 import { storeMessage } from "../messages/messages.store.js";
 import { storeApprovalNotice } from "./approval-notices.js";
+import { storeTaskOutcomeNotice } from "./task-outcome-notices.js";
 import { formatUsageLine } from "./usage-line.js";
 
 /** One group shared by all chat replicas: each task result is handled by one of them. */
@@ -78,6 +85,7 @@ export function createRepliesConsumer(options: {
   instanceId: string;
   maxBytes: number;
   log: BusLogger;
+  onDeadLetter?: (info: DeadLetterInfo) => void;
 }): StreamConsumer {
   return createStreamConsumer({
     redis: options.redis,
@@ -86,9 +94,14 @@ export function createRepliesConsumer(options: {
     group: REPLIES_GROUP,
     consumer: options.instanceId,
     log: options.log,
+    ...(options.onDeadLetter ? { onDeadLetter: options.onDeadLetter } : {}),
     handle: async (event) => {
       if (event.type === "approval.requested" || event.type === "approval.decided") {
         await storeApprovalNotice(options.db, event, { consumer: REPLIES_GROUP, maxBytes: options.maxBytes });
+        return;
+      }
+      if (event.type === "task.status") {
+        await storeTaskOutcomeNotice(options.db, event, { consumer: REPLIES_GROUP });
         return;
       }
       if (event.type !== "task.succeeded") return;

@@ -1,9 +1,17 @@
-import { type ApprovalDecidedFrame, RobotCloseCode } from "@perseus/contracts";
+import { type ApprovalDecidedFrame, type OfferedTask, RobotCloseCode } from "@perseus/contracts";
 import type { Db } from "@perseus/db";
+import { SpanKind, spanCarrier, startSpan } from "@perseus/tracing";
 import type { FastifyBaseLogger } from "fastify";
+import type { LeaseMetrics } from "../../metrics.js";
 import { type AssignmentPolicy, claimOffers, releaseOffers } from "../leases/assignment.js";
 import type { RobotRef } from "../leases/lease-store.js";
-import { scheduleRetries, type WakeMessage, type Waker } from "../scheduler/waker.js";
+import {
+  scheduleRetries,
+  type TerminalOpenMessage,
+  type WakeMessage,
+  type Waker,
+} from "../scheduler/waker.js";
+import type { TaskTraces } from "../tasks/task-traces.js";
 import type { Presence } from "./presence.js";
 import type { RobotSession, SessionHub } from "./session.js";
 
@@ -15,6 +23,9 @@ export type HubOptions = {
   assignment: AssignmentPolicy;
   maxConnectionsPerRobot: number;
   log: FastifyBaseLogger;
+  metrics?: LeaseMetrics;
+  /** With tracing on: the trace each offered task continues. */
+  traces?: TaskTraces;
 };
 
 const robotKey = (robot: { tenantId: string; robotId: string }) => `${robot.tenantId}|${robot.robotId}`;
@@ -42,6 +53,7 @@ export function createHub(options: HubOptions) {
     seenAt: Date.now(),
     capacity: session.capacity,
     active: session.leases.size,
+    terminal: session.capabilities.has("terminal"),
   });
 
   async function enforceConnectionLimit(session: RobotSession) {
@@ -70,8 +82,10 @@ export function createHub(options: HubOptions) {
       .filter((s) => s.state === "ready" && s.isResponsive && s.freeSlots > 0)
       .map((s) => ({ connectionId: s.id, capacity: s.capacity }));
     if (holders.length === 0 || isClosing) return;
-    const { offers, changed } = await claimOffers(db, robot, holders, options.assignment);
+    const { offers, changed, expired } = await claimOffers(db, robot, holders, options.assignment);
+    options.metrics?.expired(expired);
     scheduleRetries(options.waker, changed);
+    const traces = await recallTraces(robot, offers);
     for (const offer of offers) {
       const session = sessions.get(offer.connectionId);
       if (session?.state !== "ready") {
@@ -80,8 +94,38 @@ export function createHub(options: HubOptions) {
         continue;
       }
       session.offers.set(offer.offerId, { taskId: offer.task.id, expiresAt: Date.parse(offer.expiresAt) });
-      session.push({ type: "offer", offerId: offer.offerId, task: offer.task, expiresAt: offer.expiresAt });
+      const task = tracedTask(offer.task, offer.offerId, traces);
+      session.push({ type: "offer", offerId: offer.offerId, task, expiresAt: offer.expiresAt });
     }
+  }
+
+  async function recallTraces(robot: RobotRef, offers: readonly { task: OfferedTask }[]) {
+    if (!options.traces || offers.length === 0) return undefined;
+    const taskIds = offers.map((offer) => offer.task.id);
+    return options.traces.recall(robot.tenantId, taskIds).catch(() => undefined);
+  }
+
+  /** The task with the trace context its robot continues: an `offer` span in the task's trace. */
+  function tracedTask(
+    task: OfferedTask,
+    offerId: string,
+    traces: Map<string, OfferedTask["trace"]> | undefined,
+  ) {
+    const parent = traces?.get(task.id);
+    if (!parent) return task;
+    const started = startSpan("offer task", {
+      kind: SpanKind.PRODUCER,
+      parent,
+      attributes: {
+        "perseus.task_id": task.id,
+        "perseus.offer_id": offerId,
+        "perseus.attempt": task.attempt,
+      },
+    });
+    if (!started) return task;
+    started.span.end();
+    const trace = spanCarrier(started.span);
+    return trace ? { ...task, trace } : task;
   }
 
   /** Claims for a robot, coalescing requests that arrive while a claim runs. */
@@ -121,6 +165,10 @@ export function createHub(options: HubOptions) {
     refreshPresence(): Promise<void>;
     closeAll(code: number, reason: string): Promise<void>;
     closeWhere(predicate: (session: RobotSession) => boolean, code: number, reason: string): void;
+    /** Set by the terminal relay: a session was opened for one of this replica's connections. */
+    onTerminalOpen?: (message: TerminalOpenMessage) => void;
+    /** Set by the terminal relay: a robot connection of this replica closed. */
+    onConnectionClosed?: (session: RobotSession) => void;
   } = {
     sessions,
     track(session) {
@@ -142,6 +190,7 @@ export function createHub(options: HubOptions) {
     },
     unregister(session) {
       sessions.delete(session.id);
+      hub.onConnectionClosed?.(session);
       const key = robotKey(session.robot);
       const set = byRobot.get(key);
       set?.delete(session);
@@ -168,6 +217,8 @@ export function createHub(options: HubOptions) {
         hub.deliverCancel(message.t, message.r, message.task);
       } else if (message.k === "approval") {
         hub.deliverApproval(message.t, message.r, message.f);
+      } else if (message.k === "terminal") {
+        hub.onTerminalOpen?.(message);
       } else {
         sessions
           .get(message.conn)

@@ -11,6 +11,8 @@ export type ConnectionPresence = {
   seenAt: number;
   capacity: number;
   active: number;
+  /** The connected robot offers live terminals (its hello named the `terminal` capability). */
+  terminal?: boolean;
 };
 
 const field = (robotId: string, connectionId: string) => `${robotId}|${connectionId}`;

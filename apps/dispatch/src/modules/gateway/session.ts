@@ -11,13 +11,18 @@ import {
   RobotCloseCode,
   type RobotPolicy,
   type RobotServerFrame,
+  type TerminalExitFrame,
+  type TerminalOpenedFrame,
+  type TerminalOutputFrame,
   type WelcomeFrame,
 } from "@perseus/contracts";
 import { type Db, schema } from "@perseus/db";
 import type { VerifiedToken } from "@perseus/kit";
+import { inSpan, SpanKind } from "@perseus/tracing";
 import { and, eq, isNull } from "drizzle-orm";
 import { v7 as uuidv7 } from "uuid";
 import { inTenant } from "../../lib/tx.js";
+import type { LeaseMetrics } from "../../metrics.js";
 import { rejectOffer } from "../leases/assignment.js";
 import { completeTask, confirmCancelled, failTask } from "../leases/effects.js";
 import {
@@ -73,9 +78,21 @@ export type SessionDeps = {
     request(robot: RobotRef, frame: ApprovalRequestFrame): Promise<RobotServerFrame[]>;
     decisionsFor(robot: RobotRef, leases: readonly LeaseRef[]): Promise<RobotServerFrame[]>;
   };
+  /** Live terminals: the robot's pty frames (absent: terminal frames are refused). */
+  terminals?: {
+    onRobotFrame(
+      session: RobotSession,
+      frame: TerminalOpenedFrame | TerminalOutputFrame | TerminalExitFrame,
+    ): Promise<RobotServerFrame[]>;
+  };
+  metrics?: LeaseMetrics;
 };
 
 const MAX_CONSECUTIVE_ERRORS = 20;
+
+/** A lease write's outcome as a bounded metric label: accepted, duplicate or the refusal code. */
+const outcomeOf = (written: { ok: true; duplicate?: boolean } | WriteError) =>
+  written.ok ? (written.duplicate ? "duplicate" : "accepted") : written.code;
 
 /**
  * One robot connection speaking protocol v1, independent of its transport: hello and
@@ -94,6 +111,8 @@ export class RobotSession {
   /** Offers sent and not yet answered (offer id → task id, expiry). */
   readonly offers = new Map<string, { taskId: string; expiresAt: number }>();
   configVersion = 0;
+  /** What the robot said it can do in its hello (`terminal` makes it a host for live terminals). */
+  capabilities: ReadonlySet<string> = new Set();
   private consecutiveErrors = 0;
   private readonly helloTimer: NodeJS.Timeout;
   private expiryTimer: NodeJS.Timeout | undefined;
@@ -203,7 +222,15 @@ export class RobotSession {
     if (this.state !== "ready")
       return this.countError([errorFrame(frame.id, "hello_required", "send hello first")]);
     // A well-formed frame refused on its merits (stale epoch, expired lease…) is no protocol error.
-    return this.ok(await this.dispatchFrame(frame));
+    const traced = frame.type === "progress" || frame.type === "complete" || frame.type === "fail";
+    if (!traced || !frame.trace?.traceparent) return this.ok(await this.dispatchFrame(frame));
+    // The robot sent the context of its work: the write (and the events it causes) joins that trace.
+    const span = {
+      kind: SpanKind.SERVER,
+      parent: frame.trace,
+      attributes: { "perseus.robot_id": this.robot.robotId, "perseus.task_id": frame.taskId },
+    };
+    return this.ok(await inSpan(`robot ${frame.type}`, span, () => this.dispatchFrame(frame)));
   }
 
   /** The lease ended (or was never this robot's): stop routing cancels to it and free its slot. */
@@ -248,7 +275,14 @@ export class RobotSession {
         return this.heartbeat(frame);
       case "progress": {
         const written = await recordProgress(db, this.robot, frame);
-        return written.ok ? [ack({ duplicate: written.duplicate })] : refused(written);
+        if (written.ok) return [ack({ duplicate: written.duplicate })];
+        // The robot stops that work and sends nothing more for it (no heartbeat, no result):
+        // unless the slot is given back here, the connection stays "full" for good.
+        if (written.code !== "conflict") {
+          this.forgetLease(frame.taskId, frame.epoch);
+          this.deps.hub.dispatchSoon(this.robot);
+        }
+        return refused(written);
       }
       case "complete":
       case "fail":
@@ -259,6 +293,7 @@ export class RobotSession {
             : frame.type === "fail"
               ? await failTask(db, this.robot, frame, policy)
               : await confirmCancelled(db, this.robot, frame);
+        this.deps.metrics?.ended(frame.type, outcomeOf(written));
         if (written.ok || written.code !== "conflict") this.forgetLease(frame.taskId, frame.epoch);
         this.deps.hub.dispatchSoon(this.robot);
         if (!written.ok) return refused(written);
@@ -268,12 +303,19 @@ export class RobotSession {
       }
       case "release": {
         const written = await releaseLease(db, this.robot, frame);
+        this.deps.metrics?.ended("release", outcomeOf(written));
         if (written.ok || written.code !== "conflict") this.forgetLease(frame.taskId, frame.epoch);
         this.deps.hub.dispatchSoon(this.robot);
         return written.ok ? [ack({ status: written.status })] : refused(written);
       }
       case "approval.request":
         return this.deps.approvals.request(this.robot, frame);
+      case "terminal.opened":
+      case "terminal.output":
+      case "terminal.exit":
+        return this.deps.terminals
+          ? this.deps.terminals.onRobotFrame(this, frame)
+          : [errorFrame(frame.id, "not_found", "this server runs no terminal sessions")];
     }
   }
 
@@ -289,6 +331,7 @@ export class RobotSession {
       return [errorFrame(frame.id, written.code, written.message)];
     }
     this.leases.set(frame.taskId, written.lease.epoch);
+    this.deps.metrics?.granted();
     return [{ type: "ack", ref: frame.id, result: { lease: written.lease } }];
   }
 
@@ -385,6 +428,7 @@ export class RobotSession {
     // The socket may have closed while we were in the database.
     if (this.isClosed) return [];
     clearTimeout(this.helloTimer);
+    this.capabilities = new Set(frame.capabilities);
     for (const { lease } of resumed) this.leases.set(lease.taskId, lease.epoch);
     this.state = "ready";
     this.deps.hub.register(this);

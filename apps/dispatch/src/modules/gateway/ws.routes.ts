@@ -131,14 +131,17 @@ export async function registerRobotSocket(app: FastifyInstance, prefix: string, 
           }
         };
         inFlight++;
-        // Heartbeats have a lane of their own, so a busy connection keeps its leases.
+        // Heartbeats have a lane of their own, so a busy connection keeps its leases; a terminal's
+        // frames keep their order in the lane of their session.
         const lane = !parsed.ok
           ? null
           : parsed.frame.type === "heartbeat"
             ? "heartbeats"
             : "taskId" in parsed.frame
               ? parsed.frame.taskId
-              : null;
+              : "sessionId" in parsed.frame
+                ? `terminal:${parsed.frame.sessionId}`
+                : null;
         frames.run(handle, { isReady: session.state === "ready", lane });
       });
 

@@ -5,6 +5,7 @@ import { v7 as uuidv7 } from "uuid";
 import { inTenant } from "../../lib/tx.js";
 import type { Waker } from "../scheduler/waker.js";
 import { announceStatus, type TaskRow } from "../tasks/task-events.js";
+import type { TaskTraces } from "../tasks/task-traces.js";
 
 export const INTAKE_CONSUMER = "dispatch";
 
@@ -25,7 +26,13 @@ export function promptFor(body: string, handle: string): string {
  * recorded with the tasks (markProcessed), and (tenant, message, robot) is unique.
  * Only people's messages invoke robots, so two robots cannot mention each other forever.
  */
-export function createIntakeHandler(deps: { db: Db; waker: Waker; maxAttempts: number }) {
+export function createIntakeHandler(deps: {
+  db: Db;
+  waker: Waker;
+  maxAttempts: number;
+  /** With tracing on: each task's offer continues the trace of the message that created it. */
+  traces?: TaskTraces;
+}) {
   return async function handle(event: DomainEvent): Promise<TaskRow[]> {
     if (event.type !== "message.created") return [];
     const message = event.payload;
@@ -61,6 +68,9 @@ export function createIntakeHandler(deps: { db: Db; waker: Waker; maxAttempts: n
         if (row) rows.push(row);
       }
       await announceStatus(tx, rows);
+      // Before commit, so no offer (a poll may run any time after it) misses the trace. Telemetry
+      // only: a Redis hiccup must not fail the intake, and a rolled-back task's key just expires.
+      if (rows.length > 0) await deps.traces?.remember(rows).catch(() => {});
       return rows;
     });
     for (const row of created) deps.waker.robot(row.tenantId, row.robotId);

@@ -46,7 +46,10 @@ export async function lockRobot(tx: Tx, robotId: string) {
  * (retry after backoff, `dead` when attempts are used up, `cancelled` when a cancel was
  * pending). Conditional updates by the database clock, so running it twice changes nothing.
  */
-export async function expireForRobot(tx: Tx, robotId: string, policy: AssignmentPolicy): Promise<TaskRow[]> {
+/** What an expiry pass changed; the counts feed the lease metrics once the transaction commits. */
+export type Expired = { changed: TaskRow[]; offers: number; leases: number };
+
+export async function expireForRobot(tx: Tx, robotId: string, policy: AssignmentPolicy): Promise<Expired> {
   const expired = await lockTasksInOrder(
     tx,
     and(
@@ -57,7 +60,7 @@ export async function expireForRobot(tx: Tx, robotId: string, policy: Assignment
       ),
     ) as SQL,
   );
-  if (expired.length === 0) return [];
+  if (expired.length === 0) return { changed: [], offers: 0, leases: 0 };
   const offers = await tx
     .update(tasks)
     .set(backToQueue())
@@ -98,10 +101,10 @@ export async function expireForRobot(tx: Tx, robotId: string, policy: Assignment
   }
   const changed = [...offers, ...leases];
   await announceStatus(tx, changed);
-  return changed;
+  return { changed, offers: offers.length, leases: leases.length };
 }
 
-export type ClaimResult = { offers: Offer[]; changed: TaskRow[] };
+export type ClaimResult = { offers: Offer[]; changed: TaskRow[]; expired: Omit<Expired, "changed"> };
 
 /**
  * Offers the robot's next queued tasks (priority, then age) to its connections on this
@@ -116,12 +119,12 @@ export async function claimOffers(
 ): Promise<ClaimResult> {
   return withTenantRetry(db, { tenantId: robot.tenantId }, async (tx) => {
     await lockRobot(tx, robot.robotId);
-    const changed = await expireForRobot(tx, robot.robotId, policy);
+    const { changed, ...expired } = await expireForRobot(tx, robot.robotId, policy);
     const [robotRow] = await tx
       .select({ maxConcurrency: robots.maxConcurrency })
       .from(robots)
       .where(and(eq(robots.id, robot.robotId), isNull(robots.revokedAt)));
-    if (!robotRow || holders.length === 0) return { offers: [], changed };
+    if (!robotRow || holders.length === 0) return { offers: [], changed, expired };
 
     const held = await tx
       .select({ holder: tasks.leaseHolder, n: count() })
@@ -137,7 +140,7 @@ export async function claimOffers(
       robotRow.maxConcurrency - total,
       free.reduce((sum, h) => sum + h.free, 0),
     );
-    if (wanted <= 0) return { offers: [], changed };
+    if (wanted <= 0) return { offers: [], changed, expired };
 
     const candidates = await tx
       .select({ id: tasks.id })
@@ -184,7 +187,7 @@ export async function claimOffers(
       });
     }
     await announceStatus(tx, offered);
-    return { offers, changed: [...changed, ...offered] };
+    return { offers, changed: [...changed, ...offered], expired };
   });
 }
 

@@ -1,9 +1,10 @@
-import { type BusLogger, createQueue, createWorker, defineJobs } from "@perseus/bus";
+import { type BusLogger, createQueue, createWorker, defineJobs, type TypedQueue } from "@perseus/bus";
 import type { Db } from "@perseus/db";
 import type { Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import { z } from "zod";
 import { withTenantRetry } from "../../lib/tx.js";
+import type { LeaseMetrics } from "../../metrics.js";
 import { type AssignmentPolicy, expireForRobot, lockRobot } from "../leases/assignment.js";
 import { scheduleRetries, type Waker } from "./waker.js";
 
@@ -33,6 +34,7 @@ export async function sweepExpired(
   waker: Waker,
   policy: AssignmentPolicy,
   batch = 500,
+  metrics?: LeaseMetrics,
 ): Promise<number> {
   const { rows } = await db.$client.query<Row>(
     "SELECT tenant_id, robot_id FROM perseus_sys.dispatch_expired_robots($1)",
@@ -44,9 +46,10 @@ export async function sweepExpired(
       await lockRobot(tx, row.robot_id);
       return expireForRobot(tx, row.robot_id, policy);
     });
-    changed += expired.length;
-    scheduleRetries(waker, expired);
-    if (expired.length > 0) waker.robot(row.tenant_id, row.robot_id);
+    metrics?.expired(expired);
+    changed += expired.changed.length;
+    scheduleRetries(waker, expired.changed);
+    if (expired.changed.length > 0) waker.robot(row.tenant_id, row.robot_id);
   }
   return changed;
 }
@@ -62,6 +65,8 @@ export async function reconcileDue(db: Db, waker: Waker, batch = 1_000): Promise
 }
 
 export type Scheduler = {
+  /** The dispatch job queues, for their depth metrics. */
+  readonly queues: readonly TypedQueue<typeof dispatchJobs, keyof typeof dispatchJobs>[];
   retryAt(tenantId: string, robotId: string, at: Date): void;
   stop(): Promise<void>;
 };
@@ -80,6 +85,7 @@ export function startScheduler(options: {
   sweepEveryMs: number;
   reconcileEveryMs: number;
   log: BusLogger;
+  metrics?: LeaseMetrics;
 }): Scheduler {
   const { db, policy, prefix, log } = options;
   const queue = (name: keyof typeof dispatchJobs) =>
@@ -92,7 +98,7 @@ export function startScheduler(options: {
     createWorker(
       dispatchJobs,
       "dispatch.sweep",
-      () => sweepExpired(db, options.waker(), policy),
+      () => sweepExpired(db, options.waker(), policy, 500, options.metrics),
       workerOptions,
     ),
     createWorker(dispatchJobs, "dispatch.reconcile", () => reconcileDue(db, options.waker()), workerOptions),
@@ -145,6 +151,7 @@ export function startScheduler(options: {
   });
 
   return {
+    queues: [sweepQueue, reconcileQueue, retryQueue],
     retryAt(tenantId, robotId, at) {
       const delay = Math.max(0, at.getTime() - Date.now());
       // Retries of one robot due in the same second share a job: one wake serves them all.

@@ -18,13 +18,28 @@ export type Waker = {
   replace(connectionId: string): void;
   /** An approval was decided: the replica holding the task's lease pushes the frame to the robot. */
   approval(tenantId: string, robotId: string, frame: ApprovalDecidedFrame): void;
+  /** A terminal session was opened: the replica holding `connectionId` starts its pty on the robot. */
+  terminal(open: TerminalOpenMessage): void;
 };
+
+export const TerminalOpenMessage = z.object({
+  t: z.uuid(),
+  r: z.uuid(),
+  s: z.uuid(),
+  conn: z.string().max(64),
+  cols: z.number().int(),
+  rows: z.number().int(),
+  /** The transcript is recorded. */
+  rec: z.boolean(),
+});
+export type TerminalOpenMessage = z.infer<typeof TerminalOpenMessage>;
 
 export const WakeMessage = z.discriminatedUnion("k", [
   z.object({ k: z.literal("wake"), o: z.string(), t: z.uuid(), r: z.uuid() }),
   z.object({ k: z.literal("cancel"), o: z.string(), t: z.uuid(), r: z.uuid(), task: z.uuid() }),
   z.object({ k: z.literal("replace"), o: z.string(), conn: z.string().max(64) }),
   z.object({ k: z.literal("approval"), o: z.string(), t: z.uuid(), r: z.uuid(), f: ApprovalDecidedFrame }),
+  TerminalOpenMessage.extend({ k: z.literal("terminal"), o: z.string() }),
 ]);
 export type WakeMessage = z.infer<typeof WakeMessage>;
 
@@ -48,6 +63,7 @@ export function createRedisWaker(options: {
     retryAt: options.retryAt,
     replace: (conn) => send({ k: "replace", o: options.instanceId, conn }),
     approval: (t, r, f) => send({ k: "approval", o: options.instanceId, t, r, f }),
+    terminal: (open) => send({ k: "terminal", o: options.instanceId, ...open }),
   };
 }
 
@@ -58,6 +74,7 @@ export const noopWaker: Waker = {
   retryAt: () => {},
   replace: () => {},
   approval: () => {},
+  terminal: () => {},
 };
 
 /** Queued rows with a future not_before get a delayed wake-up, so retries run on time. */

@@ -2,6 +2,7 @@ import { authRoutes } from "@perseus/contracts";
 import { useInfiniteQuery, useMutation } from "@tanstack/react-query";
 import { type FormEvent, useId, useState } from "react";
 import { api } from "../../api/api.js";
+import { DataTable } from "../../components/data-table.js";
 import { ErrorMessage } from "../../components/error-message.js";
 import { QueryState } from "../../components/query-state.js";
 import { RequirePermission } from "../../components/require-permission.js";
@@ -145,62 +146,41 @@ export function AuditPage() {
           empty={<p>No audit events match these filters.</p>}
         >
           {(data) => (
-            <div className="table-scroll card">
-              <table>
-                <caption className="visually-hidden">Audit events</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">#</th>
-                    <th scope="col">When</th>
-                    <th scope="col">Actor</th>
-                    <th scope="col">Action</th>
-                    <th scope="col">Target</th>
-                    <th scope="col">Details</th>
+            <DataTable
+              caption="Audit events"
+              columns={["#", "When", "Actor", "Action", "Target", "Details"]}
+              more={{ pages: events, label: "Load older events" }}
+            >
+              {data.pages
+                .flatMap((page) => page.items)
+                .map((event) => (
+                  <tr key={event.seq}>
+                    <th scope="row">{event.seq}</th>
+                    <td>
+                      <TimeText iso={event.occurredAt} />
+                    </td>
+                    <td>
+                      {event.actorId
+                        ? (names.get(event.actorId) ?? `${event.actorType} …${event.actorId.slice(-6)}`)
+                        : event.actorType}
+                    </td>
+                    <td>
+                      <code>{event.action}</code>
+                    </td>
+                    <td className="small">
+                      {event.targetType ? `${event.targetType} ${event.targetId ?? ""}` : "—"}
+                    </td>
+                    <td className="small">
+                      {Object.keys(event.data).length ? (
+                        <code className="data">{JSON.stringify(event.data)}</code>
+                      ) : (
+                        "—"
+                      )}
+                      {event.ip ? <span className="muted"> · {event.ip}</span> : null}
+                    </td>
                   </tr>
-                </thead>
-                <tbody>
-                  {data.pages
-                    .flatMap((page) => page.items)
-                    .map((event) => (
-                      <tr key={event.seq}>
-                        <th scope="row">{event.seq}</th>
-                        <td>
-                          <TimeText iso={event.occurredAt} />
-                        </td>
-                        <td>
-                          {event.actorId
-                            ? (names.get(event.actorId) ?? `${event.actorType} …${event.actorId.slice(-6)}`)
-                            : event.actorType}
-                        </td>
-                        <td>
-                          <code>{event.action}</code>
-                        </td>
-                        <td className="small">
-                          {event.targetType ? `${event.targetType} ${event.targetId ?? ""}` : "—"}
-                        </td>
-                        <td className="small">
-                          {Object.keys(event.data).length ? (
-                            <code className="data">{JSON.stringify(event.data)}</code>
-                          ) : (
-                            "—"
-                          )}
-                          {event.ip ? <span className="muted"> · {event.ip}</span> : null}
-                        </td>
-                      </tr>
-                    ))}
-                </tbody>
-              </table>
-              {events.hasNextPage ? (
-                <button
-                  type="button"
-                  className="button button-secondary"
-                  disabled={events.isFetchingNextPage}
-                  onClick={() => void events.fetchNextPage()}
-                >
-                  {events.isFetchingNextPage ? "Loading…" : "Load older events"}
-                </button>
-              ) : null}
-            </div>
+                ))}
+            </DataTable>
           )}
         </QueryState>
       </RequirePermission>

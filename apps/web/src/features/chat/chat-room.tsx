@@ -3,6 +3,8 @@ import { useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { can } from "../../session/permissions.js";
 import { useSession } from "../../session/session.js";
+import { useRobots } from "../robots/robot-queries.js";
+import { canOpenTerminal } from "../terminal/terminal-actions.js";
 import { ApprovalsPanel } from "./approvals-panel.js";
 import { chatKeys, useChatgroupTasks, useMentionCandidates } from "./chat-api.js";
 import { Composer } from "./composer.js";
@@ -31,6 +33,14 @@ export function ChatRoom({ group, realtime, threadId, onThread }: Props) {
   const [pollTasks, setPollTasks] = useState(false);
   const listedTasks = useChatgroupTasks(chatgroupId, pollTasks);
   const selfId = session?.user.id ?? "";
+  const robots = useRobots();
+  const terminalRobot = useCallback(
+    (robotId: string) => {
+      const robot = robots.data?.items.find((item) => item.id === robotId);
+      return canOpenTerminal(role, robot) ? robot : undefined;
+    },
+    [robots.data, role],
+  );
 
   const nameOf = useCallback(
     (type: Message["authorType"], id: string | null) => {
@@ -56,8 +66,9 @@ export function ChatRoom({ group, realtime, threadId, onThread }: Props) {
       canRetry: can(role, "tasks.manage"),
       onChanged: room.accept,
       repliedTasks,
+      terminalRobot,
     }),
-    [selfId, chatgroupId, nameOf, role, room.accept, repliedTasks],
+    [selfId, chatgroupId, nameOf, role, room.accept, repliedTasks, terminalRobot],
   );
   const tasksByMessage = useMemo(
     () => taskViewsByMessage(listedTasks.data?.items ?? [], room.tasks),

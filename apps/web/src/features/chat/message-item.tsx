@@ -1,4 +1,4 @@
-import { chatRoutes, type Message } from "@perseus/contracts";
+import { chatRoutes, type Message, type Robot } from "@perseus/contracts";
 import { useState } from "react";
 import { api } from "../../api/api.js";
 import { describeError } from "../../api/errors.js";
@@ -17,6 +17,8 @@ export type MessageContext = {
   onChanged: (message: Message) => void;
   /** Ids of tasks whose reply message is loaded. */
   repliedTasks: ReadonlySet<string>;
+  /** The robot, when this person may open a terminal on it (owners and admins, `terminal` robots). */
+  terminalRobot?: (robotId: string) => Robot | undefined;
 };
 
 type Props = {
@@ -80,6 +82,7 @@ export function MessageItem({ message, context, tasks, replies, onOpenThread }: 
           key={view.taskId}
           view={view}
           robotName={context.nameOf("robot", view.robotId)}
+          terminalRobot={context.terminalRobot?.(view.robotId)}
           chatgroupId={context.chatgroupId}
           canRetry={context.canRetry}
           replied={context.repliedTasks.has(view.taskId)}

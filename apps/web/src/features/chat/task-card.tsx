@@ -1,5 +1,7 @@
+import type { Robot } from "@perseus/contracts";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { describeError } from "../../api/errors.js";
+import { OpenTerminalButton } from "../terminal/terminal-actions.js";
 import { cancelTask, chatKeys, retryTask } from "./chat-api.js";
 import { Markdown } from "./markdown.js";
 import { chipOf, isFinished, type TaskView } from "./task-stream.js";
@@ -12,10 +14,12 @@ type Props = {
   canRetry: boolean;
   /** The robot's reply message is already in the list (no need to show the stream). */
   replied: boolean;
+  /** Set when this person may open a terminal on the task's robot. */
+  terminalRobot?: Robot | undefined;
 };
 
 /** A robot task started by a message: status chip, live reply while it runs, cancel/retry. */
-export function TaskCard({ view, robotName, chatgroupId, canRetry, replied }: Props) {
+export function TaskCard({ view, robotName, chatgroupId, canRetry, replied, terminalRobot }: Props) {
   const queryClient = useQueryClient();
   const refresh = () => queryClient.invalidateQueries({ queryKey: chatKeys.tasks(chatgroupId) });
   const cancel = useMutation({ mutationFn: () => cancelTask(view.taskId), onSuccess: refresh });
@@ -53,6 +57,16 @@ export function TaskCard({ view, robotName, chatgroupId, canRetry, replied }: Pr
           >
             Retry
           </button>
+        ) : null}
+        {terminalRobot ? (
+          <OpenTerminalButton
+            robot={terminalRobot}
+            taskId={view.taskId}
+            chatgroupId={chatgroupId}
+            className="button button-ghost button-small"
+            label="Terminal"
+            ariaLabel={`Open a terminal on ${robotName} for this task`}
+          />
         ) : null}
       </div>
       {streaming && (text || note || tools.length || reasoning || output) ? (

@@ -8,12 +8,14 @@ import { useQuery } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { api } from "../../api/api.js";
 import { useAction } from "../../api/use-action.js";
-import { ConfirmButton } from "../../components/confirm-button.js";
 import { CopyField } from "../../components/copy-field.js";
+import { DataTable } from "../../components/data-table.js";
 import { ErrorMessage } from "../../components/error-message.js";
 import { zodFieldErrors } from "../../components/form-errors.js";
 import { QueryState } from "../../components/query-state.js";
 import { RequirePermission } from "../../components/require-permission.js";
+import { RevokeControl } from "../../components/revoke-control.js";
+import { ShownOnce } from "../../components/shown-once.js";
 import { TextField } from "../../components/text-field.js";
 import { TimeText } from "../../components/time-text.js";
 import { scopesFor } from "../../session/permissions.js";
@@ -118,61 +120,42 @@ export function ApiKeysPage() {
       <RequirePermission permission="api_keys.manage" what="manage API keys">
         <CreateKeyForm onCreated={setCreated} />
         {created ? (
-          <section className="card secret" aria-label="API key created">
+          <ShownOnce label="API key created" onDone={() => setCreated(null)}>
             <p>
               <strong>Copy the key now:</strong> it is shown only once. Send it as the <code>X-API-Key</code>{" "}
               header.
             </p>
             <CopyField label="API key" value={created.key} />
-            <button type="button" className="button button-ghost" onClick={() => setCreated(null)}>
-              Done
-            </button>
-          </section>
+          </ShownOnce>
         ) : null}
         <QueryState query={keys} label="API keys" isEmpty={(data) => data.items.length === 0}>
           {(data) => (
-            <div className="table-scroll card">
-              <table>
-                <caption className="visually-hidden">API keys</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Name</th>
-                    <th scope="col">Scopes</th>
-                    <th scope="col">Limit</th>
-                    <th scope="col">Last used</th>
-                    <th scope="col">Expires</th>
-                    <th scope="col">Actions</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {data.items.map((key) => (
-                    <tr key={key.id}>
-                      <th scope="row">{key.name}</th>
-                      <td className="small">{key.scopes.join(", ")}</td>
-                      <td>{key.rateLimit}/min</td>
-                      <td>
-                        <TimeText iso={key.lastUsedAt} fallback="never" />
-                      </td>
-                      <td>
-                        <TimeText iso={key.expiresAt} fallback="never" />
-                      </td>
-                      <td>
-                        {key.revokedAt ? (
-                          <span className="badge badge-down">Revoked</span>
-                        ) : (
-                          <ConfirmButton
-                            label="Revoke"
-                            subject={`API key ${key.name}`}
-                            pending={revoke.isPending && revoke.variables === key.id}
-                            onConfirm={() => revoke.mutate(key.id)}
-                          />
-                        )}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <DataTable
+              caption="API keys"
+              columns={["Name", "Scopes", "Limit", "Last used", "Expires", "Actions"]}
+            >
+              {data.items.map((key) => (
+                <tr key={key.id}>
+                  <th scope="row">{key.name}</th>
+                  <td className="small">{key.scopes.join(", ")}</td>
+                  <td>{key.rateLimit}/min</td>
+                  <td>
+                    <TimeText iso={key.lastUsedAt} fallback="never" />
+                  </td>
+                  <td>
+                    <TimeText iso={key.expiresAt} fallback="never" />
+                  </td>
+                  <td>
+                    <RevokeControl
+                      id={key.id}
+                      subject={`API key ${key.name}`}
+                      isRevoked={key.revokedAt !== null}
+                      revoke={revoke}
+                    />
+                  </td>
+                </tr>
+              ))}
+            </DataTable>
           )}
         </QueryState>
         <ErrorMessage error={revoke.error} />

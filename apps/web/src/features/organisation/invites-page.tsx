@@ -5,9 +5,11 @@ import { api } from "../../api/api.js";
 import { useAction } from "../../api/use-action.js";
 import { ConfirmButton } from "../../components/confirm-button.js";
 import { CopyField } from "../../components/copy-field.js";
+import { DataTable } from "../../components/data-table.js";
 import { ErrorMessage } from "../../components/error-message.js";
 import { QueryState } from "../../components/query-state.js";
 import { RequirePermission } from "../../components/require-permission.js";
+import { ShownOnce } from "../../components/shown-once.js";
 import { TextField } from "../../components/text-field.js";
 import { TimeText } from "../../components/time-text.js";
 
@@ -94,7 +96,7 @@ export function InvitesPage() {
           <ErrorMessage error={create.error} />
         </form>
         {created ? (
-          <section className="card secret" aria-label="Invite created">
+          <ShownOnce label="Invite created" onDone={() => setCreated(null)}>
             <p>
               <strong>Copy this link now:</strong> it is shown only once. Anyone with it can join as{" "}
               {created.invite.role === "admin" ? "an admin" : "a member"}
@@ -102,57 +104,39 @@ export function InvitesPage() {
               {new Date(created.invite.expiresAt).toLocaleString()}.
             </p>
             <CopyField label="Invite link" value={created.link} />
-            <button type="button" className="button button-ghost" onClick={() => setCreated(null)}>
-              Done
-            </button>
-          </section>
+          </ShownOnce>
         ) : null}
         <QueryState query={invites} label="invites" isEmpty={(data) => data.items.length === 0}>
           {(data) => (
-            <div className="table-scroll card">
-              <table>
-                <caption className="visually-hidden">Invites</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Role</th>
-                    <th scope="col">For</th>
-                    <th scope="col">Status</th>
-                    <th scope="col">Created</th>
-                    <th scope="col">Expires</th>
-                    <th scope="col">Actions</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {data.items.map((invite) => (
-                    <tr key={invite.id}>
-                      <th scope="row">{invite.role}</th>
-                      <td>{invite.email ?? <span className="muted">anyone with the link</span>}</td>
-                      <td>
-                        <span className={`badge badge-${invite.status === "pending" ? "ready" : "unknown"}`}>
-                          {invite.status}
-                        </span>
-                      </td>
-                      <td>
-                        <TimeText iso={invite.createdAt} />
-                      </td>
-                      <td>
-                        <TimeText iso={invite.expiresAt} />
-                      </td>
-                      <td>
-                        {invite.status === "pending" ? (
-                          <ConfirmButton
-                            label="Revoke"
-                            subject={`invite for ${invite.email ?? invite.role}`}
-                            pending={revoke.isPending && revoke.variables === invite.id}
-                            onConfirm={() => revoke.mutate(invite.id)}
-                          />
-                        ) : null}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <DataTable caption="Invites" columns={["Role", "For", "Status", "Created", "Expires", "Actions"]}>
+              {data.items.map((invite) => (
+                <tr key={invite.id}>
+                  <th scope="row">{invite.role}</th>
+                  <td>{invite.email ?? <span className="muted">anyone with the link</span>}</td>
+                  <td>
+                    <span className={`badge badge-${invite.status === "pending" ? "ready" : "unknown"}`}>
+                      {invite.status}
+                    </span>
+                  </td>
+                  <td>
+                    <TimeText iso={invite.createdAt} />
+                  </td>
+                  <td>
+                    <TimeText iso={invite.expiresAt} />
+                  </td>
+                  <td>
+                    {invite.status === "pending" ? (
+                      <ConfirmButton
+                        label="Revoke"
+                        subject={`invite for ${invite.email ?? invite.role}`}
+                        pending={revoke.isPending && revoke.variables === invite.id}
+                        onConfirm={() => revoke.mutate(invite.id)}
+                      />
+                    ) : null}
+                  </td>
+                </tr>
+              ))}
+            </DataTable>
           )}
         </QueryState>
         <ErrorMessage error={revoke.error} />

@@ -3,6 +3,7 @@ import { useQuery } from "@tanstack/react-query";
 import { api } from "../../api/api.js";
 import { useAction } from "../../api/use-action.js";
 import { ConfirmButton } from "../../components/confirm-button.js";
+import { DataTable } from "../../components/data-table.js";
 import { ErrorMessage } from "../../components/error-message.js";
 import { QueryState } from "../../components/query-state.js";
 import { RenameForm } from "../../components/rename-form.js";
@@ -143,26 +144,14 @@ export function PeoplePage() {
       ) : null}
       <QueryState query={members} label="people" isEmpty={(data) => data.length === 0}>
         {(data) => (
-          <div className="table-scroll card">
-            <table>
-              <caption className="visually-hidden">Members of the organisation</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Email</th>
-                  <th scope="col">Role</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Joined</th>
-                  <th scope="col">Actions</th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.map((member) => (
-                  <MemberRow key={member.userId} member={member} />
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            caption="Members of the organisation"
+            columns={["Name", "Email", "Role", "Status", "Joined", "Actions"]}
+          >
+            {data.map((member) => (
+              <MemberRow key={member.userId} member={member} />
+            ))}
+          </DataTable>
         )}
       </QueryState>
     </section>

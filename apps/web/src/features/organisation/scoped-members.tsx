@@ -1,6 +1,7 @@
 import type { ScopedMember } from "@perseus/contracts";
-import type { UseQueryResult } from "@tanstack/react-query";
+import { type QueryKey, type UseQueryResult, useQuery } from "@tanstack/react-query";
 import { useId, useState } from "react";
+import { useAction } from "../../api/use-action.js";
 import { ConfirmButton } from "../../components/confirm-button.js";
 import { ErrorMessage } from "../../components/error-message.js";
 import { QueryState } from "../../components/query-state.js";
@@ -92,5 +93,46 @@ export function ScopedMembers({ subject, members, canManage, onAdd, onRemove }: 
       ) : null}
       <ErrorMessage error={error} />
     </div>
+  );
+}
+
+/**
+ * A disclosure with the explicit members of a team or private chatgroup: the list is
+ * fetched on first opening; adding or removing refreshes it.
+ */
+export function MembersDisclosure({
+  summary,
+  subject,
+  canManage,
+  queryKey,
+  list,
+  add,
+  remove,
+}: {
+  summary: string;
+  subject: string;
+  canManage: boolean;
+  queryKey: QueryKey;
+  list: (signal: AbortSignal) => Promise<{ items: ScopedMember[] }>;
+  add: (userId: string) => Promise<unknown>;
+  remove: (userId: string) => Promise<unknown>;
+}) {
+  const [isOpen, setIsOpen] = useState(false);
+  const members = useQuery({ queryKey, queryFn: ({ signal }) => list(signal), enabled: isOpen });
+  const adding = useAction(add, [queryKey]);
+  const removing = useAction(remove, [queryKey]);
+  return (
+    <details className="disclosure" onToggle={(event) => setIsOpen(event.currentTarget.open)}>
+      <summary>{summary}</summary>
+      {isOpen ? (
+        <ScopedMembers
+          subject={subject}
+          members={members}
+          canManage={canManage}
+          onAdd={(userId) => adding.mutateAsync(userId)}
+          onRemove={(userId) => removing.mutateAsync(userId)}
+        />
+      ) : null}
+    </details>
   );
 }

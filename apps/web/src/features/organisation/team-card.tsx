@@ -1,16 +1,13 @@
 import { authRoutes, type Chatgroup, type Team } from "@perseus/contracts";
-import { useQuery } from "@tanstack/react-query";
-import { useState } from "react";
 import { api } from "../../api/api.js";
 import { useAction } from "../../api/use-action.js";
-import { ConfirmButton } from "../../components/confirm-button.js";
 import { ErrorMessage } from "../../components/error-message.js";
-import { RenameForm } from "../../components/rename-form.js";
+import { RenameArchiveActions } from "../../components/rename-archive-actions.js";
 import { can } from "../../session/permissions.js";
 import { useSession } from "../../session/session.js";
 import { ChatgroupRow } from "./chatgroup-row.js";
 import { CreateChatgroupForm } from "./create-chatgroup-form.js";
-import { ScopedMembers } from "./scoped-members.js";
+import { MembersDisclosure } from "./scoped-members.js";
 import { chatgroupsKey, teamsKey } from "./teams-page.js";
 
 type Props = { team: Team; chatgroups: Chatgroup[]; chatgroupsLoading: boolean };
@@ -19,14 +16,6 @@ type Props = { team: Team; chatgroups: Chatgroup[]; chatgroupsLoading: boolean }
 export function TeamCard({ team, chatgroups, chatgroupsLoading }: Props) {
   const { role } = useSession();
   const manage = can(role, "teams.write") && !team.archived;
-  const [showMembers, setShowMembers] = useState(false);
-  const membersKey = ["auth", "team-members", team.id];
-  const members = useQuery({
-    queryKey: membersKey,
-    queryFn: ({ signal }) =>
-      api.call("/api/auth", authRoutes.listTeamMembers, { params: { id: team.id }, signal }),
-    enabled: showMembers,
-  });
   const rename = useAction(
     (name: string) =>
       api.call("/api/auth", authRoutes.updateTeam, { params: { id: team.id }, body: { name } }),
@@ -35,15 +24,6 @@ export function TeamCard({ team, chatgroups, chatgroupsLoading }: Props) {
   const archive = useAction(
     () => api.call("/api/auth", authRoutes.archiveTeam, { params: { id: team.id } }),
     [teamsKey, chatgroupsKey],
-  );
-  const add = useAction(
-    (userId: string) => api.call("/api/auth", authRoutes.addTeamMember, { params: { id: team.id, userId } }),
-    [membersKey],
-  );
-  const remove = useAction(
-    (userId: string) =>
-      api.call("/api/auth", authRoutes.removeTeamMember, { params: { id: team.id, userId } }),
-    [membersKey],
   );
   const subject = `team ${team.name}`;
 
@@ -55,29 +35,30 @@ export function TeamCard({ team, chatgroups, chatgroupsLoading }: Props) {
         </h2>
         {manage ? (
           <div className="actions">
-            <RenameForm subject={subject} current={team.name} onRename={(name) => rename.mutateAsync(name)} />
-            <ConfirmButton
-              label="Archive"
+            <RenameArchiveActions
               subject={subject}
-              pending={archive.isPending}
-              onConfirm={() => archive.mutate()}
+              current={team.name}
+              onRename={(name) => rename.mutateAsync(name)}
+              onArchive={() => archive.mutate()}
+              isArchiving={archive.isPending}
             />
           </div>
         ) : null}
       </header>
       <ErrorMessage error={archive.error} />
-      <details className="disclosure" onToggle={(event) => setShowMembers(event.currentTarget.open)}>
-        <summary>Team members</summary>
-        {showMembers ? (
-          <ScopedMembers
-            subject={subject}
-            members={members}
-            canManage={manage}
-            onAdd={(userId) => add.mutateAsync(userId)}
-            onRemove={(userId) => remove.mutateAsync(userId)}
-          />
-        ) : null}
-      </details>
+      <MembersDisclosure
+        summary="Team members"
+        subject={subject}
+        canManage={manage}
+        queryKey={["auth", "team-members", team.id]}
+        list={(signal) =>
+          api.call("/api/auth", authRoutes.listTeamMembers, { params: { id: team.id }, signal })
+        }
+        add={(userId) => api.call("/api/auth", authRoutes.addTeamMember, { params: { id: team.id, userId } })}
+        remove={(userId) =>
+          api.call("/api/auth", authRoutes.removeTeamMember, { params: { id: team.id, userId } })
+        }
+      />
       <h3 className="section-title">Chatgroups</h3>
       {chatgroupsLoading ? (
         <p role="status" className="muted">

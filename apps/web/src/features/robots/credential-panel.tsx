@@ -1,5 +1,6 @@
 import type { CreateRobotCredentialResponse } from "@perseus/contracts";
 import { CopyField } from "../../components/copy-field.js";
+import { ShownOnce } from "../../components/shown-once.js";
 import { connectCommand } from "./robot-queries.js";
 
 /** A fresh robot credential, shown once, with the command that starts a nanobot with it. */
@@ -13,7 +14,7 @@ export function CredentialPanel({
   onDone: () => void;
 }) {
   return (
-    <section className="card secret" aria-label={`New credential for @${handle}`}>
+    <ShownOnce label={`New credential for @${handle}`} onDone={onDone}>
       <p>
         <strong>Copy the credential now:</strong> it is shown only once. Run this on the machine where @
         {handle} should work:
@@ -24,9 +25,6 @@ export function CredentialPanel({
         multiline
       />
       <CopyField label="Robot credential" value={created.secret} />
-      <button type="button" className="button button-ghost" onClick={onDone}>
-        Done
-      </button>
-    </section>
+    </ShownOnce>
   );
 }

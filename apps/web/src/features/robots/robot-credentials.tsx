@@ -3,9 +3,9 @@ import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { api } from "../../api/api.js";
 import { useAction } from "../../api/use-action.js";
-import { ConfirmButton } from "../../components/confirm-button.js";
 import { ErrorMessage } from "../../components/error-message.js";
 import { QueryState } from "../../components/query-state.js";
+import { RevokeControl } from "../../components/revoke-control.js";
 import { TimeText } from "../../components/time-text.js";
 import { CredentialPanel } from "./credential-panel.js";
 
@@ -74,16 +74,12 @@ export function RobotCredentials({ robot }: { robot: Robot }) {
                       <TimeText iso={credential.lastUsedAt} fallback="never" />
                     </td>
                     <td>
-                      {credential.revokedAt ? (
-                        <span className="badge badge-down">Revoked</span>
-                      ) : (
-                        <ConfirmButton
-                          label="Revoke"
-                          subject={`credential …${credential.id.slice(-8)}`}
-                          pending={revoke.isPending && revoke.variables === credential.id}
-                          onConfirm={() => revoke.mutate(credential.id)}
-                        />
-                      )}
+                      <RevokeControl
+                        id={credential.id}
+                        subject={`credential …${credential.id.slice(-8)}`}
+                        isRevoked={credential.revokedAt !== null}
+                        revoke={revoke}
+                      />
                     </td>
                   </tr>
                 ))}

@@ -9,6 +9,7 @@ import { QueryState } from "../../components/query-state.js";
 import { TimeText } from "../../components/time-text.js";
 import { can } from "../../session/permissions.js";
 import { useSession } from "../../session/session.js";
+import { RobotTerminals } from "../terminal/terminal-actions.js";
 import { RobotConfigForm } from "./robot-config-form.js";
 import { RobotCredentials } from "./robot-credentials.js";
 import { RobotDetailsForm } from "./robot-details-form.js";
@@ -94,6 +95,7 @@ export function RobotPage() {
                 />
               </article>
             </div>
+            {can(role, "terminals.open") && !data.revokedAt ? <RobotTerminals robot={data} /> : null}
             {can(role, "robots.credentials") ? (
               <article className="card" aria-labelledby="robot-credentials">
                 <h2 id="robot-credentials">Credentials</h2>

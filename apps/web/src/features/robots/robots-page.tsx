@@ -1,6 +1,6 @@
 import {
   authRoutes,
-  Capability,
+  type Capability,
   CreateRobotBody,
   type CreateRobotCredentialResponse,
 } from "@perseus/contracts";
@@ -9,11 +9,13 @@ import { type FormEvent, useState } from "react";
 import { api } from "../../api/api.js";
 import { useAction } from "../../api/use-action.js";
 import { ErrorMessage } from "../../components/error-message.js";
-import { fieldMessage, zodFieldErrors } from "../../components/form-errors.js";
+import { useFormErrors } from "../../components/form-errors.js";
 import { QueryState } from "../../components/query-state.js";
 import { TextField } from "../../components/text-field.js";
 import { can } from "../../session/permissions.js";
 import { useSession } from "../../session/session.js";
+import { canOpenTerminal, OpenTerminalButton } from "../terminal/terminal-actions.js";
+import { CapabilitiesField } from "./capabilities-field.js";
 import { CredentialPanel } from "./credential-panel.js";
 import { PresenceBadge, robotsKey, usePresence, useRobots } from "./robot-queries.js";
 import { scopeSummary } from "./scopes-editor.js";
@@ -25,7 +27,6 @@ function CreateRobotForm({ onCreated }: { onCreated: (created: Created) => void 
   const [handle, setHandle] = useState("");
   const [name, setName] = useState("");
   const [capabilities, setCapabilities] = useState<Capability[]>(["shell"]);
-  const [local, setLocal] = useState<Record<string, string>>({});
   // The robot first, then (for those allowed) its first credential, so it can connect at once.
   const create = useAction(
     async (body: CreateRobotBody): Promise<Created> => {
@@ -42,12 +43,11 @@ function CreateRobotForm({ onCreated }: { onCreated: (created: Created) => void 
       setName("");
     },
   );
+  const form = useFormErrors(create.error);
   const onSubmit = (event: FormEvent) => {
     event.preventDefault();
-    const parsed = CreateRobotBody.safeParse({ handle, name, capabilities });
-    if (!parsed.success) return setLocal(zodFieldErrors(parsed.error));
-    setLocal({});
-    create.mutate(parsed.data);
+    const body = form.validate(CreateRobotBody, { handle, name, capabilities });
+    if (body) create.mutate(body);
   };
   return (
     <form className="card form" onSubmit={onSubmit} noValidate aria-label="Create a robot">
@@ -57,32 +57,11 @@ function CreateRobotForm({ onCreated }: { onCreated: (created: Created) => void 
           hint="People mention it as @handle."
           value={handle}
           onChange={setHandle}
-          error={fieldMessage(local, create.error, "handle")}
+          error={form.field("handle")}
         />
-        <TextField
-          label="Robot name"
-          value={name}
-          onChange={setName}
-          error={fieldMessage(local, create.error, "name")}
-        />
+        <TextField label="Robot name" value={name} onChange={setName} error={form.field("name")} />
       </div>
-      <fieldset className="checkbox-grid">
-        <legend>Capabilities</legend>
-        {Capability.options.map((capability) => (
-          <label key={capability} className="checkbox">
-            <input
-              type="checkbox"
-              checked={capabilities.includes(capability)}
-              onChange={(event) =>
-                setCapabilities((current) =>
-                  event.target.checked ? [...current, capability] : current.filter((c) => c !== capability),
-                )
-              }
-            />
-            {capability}
-          </label>
-        ))}
-      </fieldset>
+      <CapabilitiesField value={capabilities} onChange={setCapabilities} />
       <p className="small muted">
         New robots may be invoked anywhere in the organisation; narrow that on the robot's page.
       </p>
@@ -130,6 +109,7 @@ export function RobotsPage() {
                   <th scope="col">Capabilities</th>
                   <th scope="col">May be invoked</th>
                   <th scope="col">Config</th>
+                  {can(role, "terminals.open") ? <th scope="col">Terminal</th> : null}
                 </tr>
               </thead>
               <tbody>
@@ -152,6 +132,15 @@ export function RobotsPage() {
                     <td className="small">{robot.capabilities.join(", ") || "—"}</td>
                     <td className="small">{scopeSummary(robot.scopes)}</td>
                     <td className="small">v{robot.configVersion}</td>
+                    {can(role, "terminals.open") ? (
+                      <td>
+                        {canOpenTerminal(role, robot) ? (
+                          <OpenTerminalButton robot={robot} ariaLabel={`Open terminal on @${robot.handle}`} />
+                        ) : (
+                          <span className="muted small">—</span>
+                        )}
+                      </td>
+                    ) : null}
                   </tr>
                 ))}
               </tbody>

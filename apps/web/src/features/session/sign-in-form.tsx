@@ -3,7 +3,7 @@ import { useMutation } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { api } from "../../api/api.js";
 import { describeError, isApiError } from "../../api/errors.js";
-import { fieldMessage, zodFieldErrors } from "../../components/form-errors.js";
+import { useFormErrors } from "../../components/form-errors.js";
 import { TextField } from "../../components/text-field.js";
 import { useSession } from "../../session/session.js";
 
@@ -16,7 +16,6 @@ export function SignInForm({
   const { signIn } = useSession();
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
-  const [local, setLocal] = useState<Record<string, string>>({});
 
   const login = useMutation({
     mutationFn: (body: LoginBody) => api.call("/api/auth", authRoutes.login, { body }),
@@ -26,13 +25,12 @@ export function SignInForm({
     },
   });
 
+  const form = useFormErrors(login.error);
   const onSubmit = (event: FormEvent) => {
     event.preventDefault();
     // The schema the server validates with catches obvious mistakes before a round trip.
-    const parsed = LoginBody.safeParse({ email, password });
-    if (!parsed.success) return setLocal(zodFieldErrors(parsed.error));
-    setLocal({});
-    login.mutate(parsed.data);
+    const body = form.validate(LoginBody, { email, password });
+    if (body) login.mutate(body);
   };
 
   const error = login.error;
@@ -57,7 +55,7 @@ export function SignInForm({
         required
         value={email}
         onChange={setEmail}
-        error={fieldMessage(local, error, "email")}
+        error={form.field("email")}
       />
       <TextField
         label="Password"
@@ -66,7 +64,7 @@ export function SignInForm({
         required
         value={password}
         onChange={setPassword}
-        error={fieldMessage(local, error, "password")}
+        error={form.field("password")}
       />
       <button type="submit" className="button" disabled={login.isPending}>
         {login.isPending ? "Signing in…" : "Sign in"}

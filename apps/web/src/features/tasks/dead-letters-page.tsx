@@ -2,6 +2,7 @@ import { dispatchRoutes } from "@perseus/contracts";
 import { useInfiniteQuery } from "@tanstack/react-query";
 import { Link } from "@tanstack/react-router";
 import { api } from "../../api/api.js";
+import { LoadMoreButton } from "../../components/data-table.js";
 import { QueryState } from "../../components/query-state.js";
 import { TimeText } from "../../components/time-text.js";
 import { can } from "../../session/permissions.js";
@@ -59,15 +60,7 @@ export function DeadLettersPage() {
           </ul>
         )}
       </QueryState>
-      {letters.hasNextPage ? (
-        <button
-          type="button"
-          className="button button-secondary"
-          onClick={() => void letters.fetchNextPage()}
-        >
-          Load more dead letters
-        </button>
-      ) : null}
+      <LoadMoreButton pages={letters} label="Load more dead letters" />
     </section>
   );
 }

@@ -1,10 +1,12 @@
-import { dispatchRoutes, type TaskDetail, TaskUsage } from "@perseus/contracts";
+import { dispatchRoutes, type Robot, type TaskDetail, TaskUsage } from "@perseus/contracts";
 import { useQuery } from "@tanstack/react-query";
 import { Link, useParams } from "@tanstack/react-router";
 import { api } from "../../api/api.js";
 import { QueryState } from "../../components/query-state.js";
 import { TimeText } from "../../components/time-text.js";
+import { useSession } from "../../session/session.js";
 import { useRobots } from "../robots/robot-queries.js";
+import { canOpenTerminal, OpenTerminalButton } from "../terminal/terminal-actions.js";
 import { TaskActions } from "./task-actions.js";
 import { TaskStatusBadge, terminalStatuses, usageSummary } from "./task-status.js";
 
@@ -44,12 +46,19 @@ function Usage({ usage }: { usage: Record<string, unknown> }) {
   );
 }
 
-function Detail({ task, robotHandle }: { task: TaskDetail; robotHandle: string | undefined }) {
+function Detail({ task, robot }: { task: TaskDetail; robot: Robot | undefined }) {
+  const { role } = useSession();
+  const robotHandle = robot?.handle;
   return (
     <>
       <div className="page-header">
         <h1 id="task-title">Task</h1>
-        <TaskStatusBadge status={task.status} />
+        <div className="actions">
+          <TaskStatusBadge status={task.status} />
+          {robot && canOpenTerminal(role, robot) ? (
+            <OpenTerminalButton robot={robot} taskId={task.id} chatgroupId={task.chatgroupId} />
+          ) : null}
+        </div>
       </div>
       <TaskActions task={task} />
       <blockquote className="card prompt">{task.prompt}</blockquote>
@@ -185,10 +194,7 @@ export function TaskPage() {
       </p>
       <QueryState query={task} label="task">
         {(data) => (
-          <Detail
-            task={data}
-            robotHandle={robots.data?.items.find((robot) => robot.id === data.robotId)?.handle}
-          />
+          <Detail task={data} robot={robots.data?.items.find((robot) => robot.id === data.robotId)} />
         )}
       </QueryState>
     </section>

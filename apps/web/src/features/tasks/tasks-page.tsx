@@ -4,6 +4,7 @@ import { Link, useNavigate, useSearch } from "@tanstack/react-router";
 import { useId } from "react";
 import { z } from "zod";
 import { api } from "../../api/api.js";
+import { DataTable } from "../../components/data-table.js";
 import { QueryState } from "../../components/query-state.js";
 import { TimeText } from "../../components/time-text.js";
 import { useRobots } from "../robots/robot-queries.js";
@@ -107,55 +108,34 @@ export function TasksPage() {
         empty={<p>No tasks match. Tasks appear when someone @mentions a robot in a chatgroup.</p>}
       >
         {(data) => (
-          <div className="table-scroll card">
-            <table>
-              <caption className="visually-hidden">Tasks</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Task</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Robot</th>
-                  <th scope="col">Chatgroup</th>
-                  <th scope="col">Attempt</th>
-                  <th scope="col">Created</th>
+          <DataTable
+            caption="Tasks"
+            columns={["Task", "Status", "Robot", "Chatgroup", "Attempt", "Created"]}
+            more={{ pages: tasks, label: "Load more tasks" }}
+          >
+            {data.pages
+              .flatMap((page) => page.items)
+              .map((task) => (
+                <tr key={task.id}>
+                  <th scope="row" className="prompt-cell">
+                    <Link to="/tasks/$taskId" params={{ taskId: task.id }}>
+                      {task.prompt.slice(0, 80) || task.id}
+                    </Link>
+                  </th>
+                  <td>
+                    <TaskStatusBadge status={task.status} />
+                  </td>
+                  <td>{robotName.get(task.robotId) ?? "—"}</td>
+                  <td>{task.chatgroupId ? (groupName.get(task.chatgroupId) ?? "—") : "—"}</td>
+                  <td>
+                    {task.attempt}/{task.maxAttempts}
+                  </td>
+                  <td>
+                    <TimeText iso={task.createdAt} />
+                  </td>
                 </tr>
-              </thead>
-              <tbody>
-                {data.pages
-                  .flatMap((page) => page.items)
-                  .map((task) => (
-                    <tr key={task.id}>
-                      <th scope="row" className="prompt-cell">
-                        <Link to="/tasks/$taskId" params={{ taskId: task.id }}>
-                          {task.prompt.slice(0, 80) || task.id}
-                        </Link>
-                      </th>
-                      <td>
-                        <TaskStatusBadge status={task.status} />
-                      </td>
-                      <td>{robotName.get(task.robotId) ?? "—"}</td>
-                      <td>{task.chatgroupId ? (groupName.get(task.chatgroupId) ?? "—") : "—"}</td>
-                      <td>
-                        {task.attempt}/{task.maxAttempts}
-                      </td>
-                      <td>
-                        <TimeText iso={task.createdAt} />
-                      </td>
-                    </tr>
-                  ))}
-              </tbody>
-            </table>
-            {tasks.hasNextPage ? (
-              <button
-                type="button"
-                className="button button-secondary"
-                disabled={tasks.isFetchingNextPage}
-                onClick={() => void tasks.fetchNextPage()}
-              >
-                {tasks.isFetchingNextPage ? "Loading…" : "Load more tasks"}
-              </button>
-            ) : null}
-          </div>
+              ))}
+          </DataTable>
         )}
       </QueryState>
     </section>

@@ -1,5 +1,5 @@
 import { workspaceRoutes } from "@perseus/contracts";
-import { type Actor, registerRoutes } from "@perseus/kit";
+import { type Actor, lingerAfterEarlyAnswer, registerRoutes } from "@perseus/kit";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { StorageDriver } from "../../storage/driver.js";
 import type { FilesContext } from "./files.context.js";
@@ -103,9 +103,10 @@ export async function filesRoutes(app: FastifyInstance, options: FilesRoutesOpti
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser("*", (_request, _payload, done) => done(null));
-    // A refused upload whose body was not read closes the connection instead of draining it.
+    // A refused upload whose body was not read: the rest is drained briefly, then the
+    // connection is cut. Closing at once would reset it and could lose the answer in flight.
     scope.addHook("onSend", async (request, reply) => {
-      if (reply.statusCode >= 400 && !request.raw.complete) reply.header("connection", "close");
+      if (reply.getHeader("connection") !== "close") lingerAfterEarlyAnswer(request, reply);
     });
     registerRoutes(
       scope,

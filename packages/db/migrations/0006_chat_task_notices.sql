@@ -1,0 +1,2 @@
+DROP INDEX "messages_task_reply_key";--> statement-breakpoint
+CREATE UNIQUE INDEX "messages_task_reply_key" ON "messages" USING btree ("tenant_id","task_id") WHERE task_id is not null and client_key = 'task:' || task_id::text;

@@ -1,0 +1,3 @@
+import { perseusProject } from "@perseus/vitest-preset";
+
+export default perseusProject("tracing");
