@@ -46,6 +46,9 @@ export const DispatchConfig = BaseConfig.extend({
   TERMINAL_VIEWER_BUFFER_BYTES: ms(1024 * 1024, 16_384),
   // A session whose pty has not started by then is closed (reason `open_failed`).
   TERMINAL_OPEN_TIMEOUT_MS: ms(15_000, 100),
+  // How often each replica looks for sessions whose robot connection is gone (a replica that
+  // died could not close them); those end with reason `host_lost`.
+  TERMINAL_SWEEP_MS: ms(15_000, 50),
   // The tail of a recorded session's output written into the chatgroup's workspace at close.
   TERMINAL_RECORD_BYTES: ms(1024 * 1024, 16_384),
   // How long an attach ticket is valid (seconds).

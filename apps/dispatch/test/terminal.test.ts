@@ -345,6 +345,47 @@ describe("ending sessions", () => {
   }, 120_000);
 });
 
+describe("lost hosts", () => {
+  it("a replica ends sessions whose robot connection is gone everywhere (host_lost), not live ones", async () => {
+    const sweeper = await startDispatch(infra, { TERMINAL_SWEEP_MS: "200", TERMINAL_OPEN_TIMEOUT_MS: "500" });
+    cleanups.push(() => sweeper.close());
+    const owner = await ownerToken(infra.tokens, tenant);
+    const live = await openAndWait(owner, { robotId: robot.robotId });
+    // What a replica killed with SIGKILL leaves behind: an open session on a connection no
+    // replica holds any more (its presence entry is gone).
+    const orphanId = crypto.randomUUID();
+    await withTenant(infra.database.db, { tenantId: tenant.tenantId }, (tx) =>
+      tx.insert(schema.terminalSessions).values({
+        tenantId: tenant.tenantId,
+        id: orphanId,
+        robotId: robot.robotId,
+        openedBy: tenant.owner.id,
+        cols: 80,
+        rows: 24,
+        status: "open",
+        connectionId: "connection-of-a-dead-replica",
+        openedAt: new Date(Date.now() - 60_000),
+      }),
+    );
+    const ticket = await call(front, owner, "POST", `/terminals/${orphanId}/tickets`, { mode: "read" });
+    expect(ticket.statusCode, ticket.body).toBe(201);
+    const viewer = await TerminalViewer.attach(front.baseUrl, TerminalTicketResponse.parse(ticket.json()));
+    await viewer.until("closed", (v) => v.frames.some((f) => f.type === "closed"), 30_000);
+    expect(viewer.frames.at(-1)).toEqual({ type: "closed", reason: "host_lost" });
+    expect((await call(front, owner, "GET", `/terminals/${orphanId}`)).json()).toMatchObject({
+      status: "closed",
+      closeReason: "host_lost",
+    });
+    const audit = await auditRows(orphanId);
+    expect(audit.filter((row) => row.action === "terminal.close")).toHaveLength(1);
+    expect(audit.find((row) => row.action === "terminal.close")?.data).toMatchObject({ reason: "host_lost" });
+    // Several sweeps later the session on the live connection is still open.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect((await call(front, owner, "GET", `/terminals/${live.id}`)).json().status).toBe("open");
+    await call(front, owner, "DELETE", `/terminals/${live.id}`);
+  }, 120_000);
+});
+
 describe("idle sessions", () => {
   it("closes a session nobody types in or reads from after the idle timeout", async () => {
     const idleHost = await startDispatch(infra, { TERMINAL_IDLE_MS: "1500" });

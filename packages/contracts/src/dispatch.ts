@@ -178,7 +178,8 @@ export type TerminalStatus = z.infer<typeof TerminalStatus>;
 
 /**
  * Why a terminal session ended: `exit` (the shell exited), `closed` (closed by a person),
- * `idle`, `revoked` (the robot was revoked), `robot_disconnected`, `open_failed`.
+ * `idle`, `revoked` (the robot was revoked), `robot_disconnected`, `host_lost` (the replica
+ * holding the robot's connection died), `open_failed`.
  */
 export const TerminalCloseReason = z.string();
 export type TerminalCloseReason = z.infer<typeof TerminalCloseReason>;

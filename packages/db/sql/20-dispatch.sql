@@ -24,3 +24,14 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
   WHERE status = 'queued' AND (not_before IS NULL OR not_before <= now())
   LIMIT max_rows
 $$;
+
+-- Live terminal sessions that have not ended, oldest first: the terminal sweep ends those
+-- whose robot connection is gone (its dispatch replica died without closing them).
+CREATE OR REPLACE FUNCTION perseus_sys.dispatch_unended_terminals(max_rows integer)
+RETURNS TABLE (tenant_id uuid, id uuid, robot_id uuid, connection_id text, opened_at timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
+  SELECT tenant_id, id, robot_id, connection_id, opened_at FROM terminal_sessions
+  WHERE status <> 'closed'
+  ORDER BY opened_at
+  LIMIT max_rows
+$$;

@@ -187,7 +187,7 @@ export const terminalSessions = pgTable(
     openedAt: createdAt(),
     closedAt: ts(),
     exitCode: integer(),
-    /** exit · closed · idle · revoked · robot_disconnected · open_failed */
+    /** exit · closed · idle · revoked · robot_disconnected · host_lost · open_failed */
     closeReason: text(),
     closedBy: uuid(),
   },

@@ -49,6 +49,11 @@ export function createTerminals(
     warn: (fields, message) => app.log.warn(fields, message),
     error: (fields, message) => app.log.error(fields, message),
   };
+  const presence = createPresence({
+    redis: deps.redis,
+    keys,
+    staleMs: Math.max(15_000, config.HEARTBEAT_INTERVAL_MS * 3),
+  });
   const relay = createTerminalRelay({
     db: deps.db,
     redis: deps.redis,
@@ -61,9 +66,12 @@ export function createTerminals(
       viewerBufferBytes: config.TERMINAL_VIEWER_BUFFER_BYTES,
       openTimeoutMs: config.TERMINAL_OPEN_TIMEOUT_MS,
       recordBytes: config.TERMINAL_RECORD_BYTES,
+      sweepMs: config.TERMINAL_SWEEP_MS,
     },
     log: app.log,
     recorder: recordTranscript,
+    liveConnections: async (tenantId, robotId) =>
+      (await presence.connectionsOf(tenantId, robotId)).map((entry) => entry.connectionId),
   });
   runtime.terminals = relay;
   runtime.hub.onTerminalOpen = (message) => relay.onOpen(message, runtime.hub.sessions.get(message.conn));
@@ -75,11 +83,7 @@ export function createTerminals(
   });
   const service = createTerminalsService({
     db: deps.db,
-    presence: createPresence({
-      redis: deps.redis,
-      keys,
-      staleMs: Math.max(15_000, config.HEARTBEAT_INTERVAL_MS * 3),
-    }),
+    presence,
     waker: runtime.waker,
     relay,
     tickets,

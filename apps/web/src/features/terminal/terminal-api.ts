@@ -65,6 +65,7 @@ export function describeEnding(session: Pick<TerminalSession, "exitCode" | "clos
     idle: "The session was closed after being idle.",
     revoked: "The robot was revoked.",
     robot_disconnected: "The robot disconnected.",
+    host_lost: "The connection to the robot was lost.",
     open_failed: "The robot could not start a shell.",
   };
   if (reason && reasons[reason]) return reasons[reason];
