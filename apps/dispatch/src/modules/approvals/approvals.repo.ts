@@ -9,16 +9,13 @@ import {
 } from "@perseus/contracts";
 import { schema, type Tx } from "@perseus/db";
 import { and, eq, lte, type SQL, sql } from "drizzle-orm";
+import { type AuditActor, appendAudit } from "../../lib/audit.js";
 
-const { approvals, auditEvents } = schema;
+const { approvals } = schema;
 
 export type ApprovalRow = typeof approvals.$inferSelect;
 
-/** Who did something to an approval, for the audit trail. */
-export type AuditActor =
-  | { type: "user"; id: string; ip?: string | undefined; requestId?: string | undefined }
-  | { type: "robot"; id: string }
-  | { type: "system" };
+export type { AuditActor };
 
 /** The binding hash the robot must have sent: sha256 of the canonical command/cwd/env/task text. */
 export const bindingHashOf = (subject: { taskId: string; command: string; cwd: string; envHash: string }) =>
@@ -66,15 +63,12 @@ export async function auditApproval(
   action: string,
   data: Record<string, unknown> = {},
 ) {
-  await tx.insert(auditEvents).values({
+  await appendAudit(tx, {
     tenantId: row.tenantId,
-    actorType: actor.type,
-    actorId: actor.type === "system" ? null : actor.id,
+    actor,
     action,
     targetType: "approval",
     targetId: row.id,
-    ip: actor.type === "user" ? (actor.ip ?? null) : null,
-    requestId: actor.type === "user" ? (actor.requestId ?? null) : null,
     data: { taskId: row.taskId, robotId: row.robotId, bindingHash: row.bindingHash, ...data },
   });
 }

@@ -1,16 +1,14 @@
 import type { TerminalSession, TerminalStatus } from "@perseus/contracts";
 import { schema, type Tx } from "@perseus/db";
 import { and, eq, ne, sql } from "drizzle-orm";
+import { type AuditActor, appendAudit } from "../../lib/audit.js";
 
-const { terminalSessions, auditEvents } = schema;
+const { terminalSessions } = schema;
 
 export type TerminalRow = typeof terminalSessions.$inferSelect;
 
 /** Who did something to a terminal session, for the audit trail. */
-export type TerminalActor =
-  | { type: "user"; id: string; ip?: string | undefined; requestId?: string | undefined }
-  | { type: "robot"; id: string }
-  | { type: "system" };
+export type TerminalActor = AuditActor;
 
 export function toTerminalSession(row: TerminalRow): TerminalSession {
   return {
@@ -38,15 +36,12 @@ export async function auditTerminal(
   action: "terminal.open" | "terminal.close",
   data: Record<string, unknown> = {},
 ) {
-  await tx.insert(auditEvents).values({
+  await appendAudit(tx, {
     tenantId: row.tenantId,
-    actorType: actor.type,
-    actorId: actor.type === "system" ? null : actor.id,
+    actor,
     action,
     targetType: "terminal_session",
     targetId: row.id,
-    ip: actor.type === "user" ? (actor.ip ?? null) : null,
-    requestId: actor.type === "user" ? (actor.requestId ?? null) : null,
     data: {
       robotId: row.robotId,
       openedBy: row.openedBy,

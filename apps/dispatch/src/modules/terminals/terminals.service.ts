@@ -14,6 +14,7 @@ import { type Actor, AppError, ConflictError, ForbiddenError, NotFoundError } fr
 import { and, desc, eq, lt, ne, or, type SQL, sql } from "drizzle-orm";
 import { v7 as uuidv7 } from "uuid";
 import { z } from "zod";
+import { appendAudit } from "../../lib/audit.js";
 import { inTenant } from "../../lib/tx.js";
 import type { Presence } from "../gateway/presence.js";
 import type { Waker } from "../scheduler/waker.js";
@@ -242,15 +243,12 @@ export function createTerminalsService(deps: {
             target: terminalSettings.tenantId,
             set: { recordTranscripts: body.recordTranscripts, updatedBy: userId, updatedAt: sql`now()` },
           });
-        await tx.insert(schema.auditEvents).values({
+        await appendAudit(tx, {
           tenantId: ctx.tenantId,
-          actorType: "user",
-          actorId: userId,
+          actor: auditActor(ctx, userId),
           action: "terminal.settings.update",
           targetType: "tenant",
           targetId: ctx.tenantId,
-          ip: ctx.ip ?? null,
-          requestId: ctx.requestId ?? null,
           data: { before: { recordTranscripts: before?.recordTranscripts ?? false }, after: body },
         });
         return readSettings(tx);

@@ -4,6 +4,7 @@ import {
   realtimeCloseCodes,
   RealtimeServerFrame as ServerFrameSchema,
 } from "@perseus/contracts";
+import { reconnectDelay } from "../../api/backoff.js";
 
 export type RealtimeState = "connecting" | "open" | "reconnecting" | "revoked" | "closed";
 
@@ -89,15 +90,12 @@ export function createRealtimeClient(options: RealtimeOptions) {
   function scheduleReconnect() {
     if (stopped) return;
     options.onState("reconnecting");
-    const ceiling = Math.min(MAX_BACKOFF_MS, 500 * 2 ** failures);
+    const delay = reconnectDelay(failures, MAX_BACKOFF_MS, random);
     failures += 1;
-    retryTimer = setTimer(
-      () => {
-        retryTimer = null;
-        void connect();
-      },
-      ceiling / 2 + random() * (ceiling / 2),
-    );
+    retryTimer = setTimer(() => {
+      retryTimer = null;
+      void connect();
+    }, delay);
   }
 
   async function connect() {

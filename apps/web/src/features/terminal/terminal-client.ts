@@ -4,6 +4,7 @@ import {
   type TerminalTicketResponse,
   terminalCloseCodes,
 } from "@perseus/contracts";
+import { reconnectDelay } from "../../api/backoff.js";
 import type { SocketLike } from "../chat/realtime-client.js";
 import { base64ToBytes, bytesToBase64, utf8 } from "./terminal-bytes.js";
 
@@ -103,15 +104,12 @@ export function createTerminalClient(options: TerminalClientOptions) {
   function scheduleReconnect() {
     if (stopped || ended) return;
     options.onState("reconnecting");
-    const ceiling = Math.min(MAX_BACKOFF_MS, 500 * 2 ** failures);
+    const delay = reconnectDelay(failures, MAX_BACKOFF_MS, random);
     failures += 1;
-    retryTimer = setTimer(
-      () => {
-        retryTimer = null;
-        void connect();
-      },
-      ceiling / 2 + random() * (ceiling / 2),
-    );
+    retryTimer = setTimer(() => {
+      retryTimer = null;
+      void connect();
+    }, delay);
   }
 
   function handle(frame: TerminalServerFrame) {
