@@ -11,6 +11,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { z } from "zod";
+import { edgeApi } from "./edge-api.js";
 import { type Platform, startPlatform } from "./platform.js";
 
 /**
@@ -24,24 +25,10 @@ let session: SignupResponse;
 let chatgroupId: string;
 const frames: z.infer<typeof RealtimeServerFrame>[] = [];
 
-async function api<T extends z.ZodType>(
-  schema: T,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<z.infer<T>> {
-  const response = await fetch(`${platform.edgeUrl}${path}`, {
-    method,
-    headers: {
-      ...(body === undefined ? {} : { "content-type": "application/json" }),
-      ...(session ? { authorization: `Bearer ${session.accessToken}` } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${path} → ${response.status}: ${text}`);
-  return schema.parse(text ? JSON.parse(text) : {});
-}
+const api = edgeApi(
+  () => platform.edgeUrl,
+  () => session?.accessToken,
+);
 
 async function waitFor<T>(
   what: string,

@@ -8,7 +8,7 @@ import { ChatgroupActivityResponse, Message, SessionResponse } from "@perseus/co
 import { type ManagedProcess, startProcess } from "@perseus/testing";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { z } from "zod";
+import { edgeApi } from "./edge-api.js";
 
 /**
  * The multi-replica proof with the launcher (`pnpm start --replicas chat=2,dispatch=2`):
@@ -45,20 +45,10 @@ async function freeBasePort(): Promise<number> {
   throw new Error("no free port range");
 }
 
-async function api<T extends z.ZodType>(schema: T, method: string, path: string, body?: unknown) {
-  const response = await fetch(`${edgeUrl}${path}`, {
-    method,
-    headers: {
-      ...(body === undefined ? {} : { "content-type": "application/json" }),
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(15_000),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${path} → ${response.status}: ${text}`);
-  return schema.parse(text ? JSON.parse(text) : {}) as z.infer<T>;
-}
+const api = edgeApi(
+  () => edgeUrl,
+  () => token,
+);
 
 async function query<R>(sql: string, params: unknown[] = []): Promise<R[]> {
   const client = new pg.Client({ connectionString: `${adminBase}/${database}` });

@@ -9,6 +9,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { z } from "zod";
+import { edgeApi } from "./edge-api.js";
 import { type Platform, startPlatform } from "./platform.js";
 
 /**
@@ -22,19 +23,10 @@ let chatgroupId: string;
 let socket: WebSocket;
 const frames: RealtimeServerFrame[] = [];
 
-async function api<T extends z.ZodType>(schema: T, method: string, path: string, body?: unknown) {
-  const response = await fetch(`${platform.edgeUrl}${path}`, {
-    method,
-    headers: {
-      ...(body === undefined ? {} : { "content-type": "application/json" }),
-      ...(session ? { authorization: `Bearer ${session.accessToken}` } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${path} → ${response.status}: ${text}`);
-  return schema.parse(text ? JSON.parse(text) : {}) as z.infer<T>;
-}
+const api = edgeApi(
+  () => platform.edgeUrl,
+  () => session?.accessToken,
+);
 
 async function subscribe() {
   const ticket = await api(RealtimeTicketResponse, "POST", "/api/chat/realtime/tickets");

@@ -4,6 +4,7 @@ import { CreateRobotCredentialResponse, Message, Robot, SignupResponse } from "@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
+import { edgeApi } from "./edge-api.js";
 import { type Platform, startPlatform } from "./platform.js";
 
 /**
@@ -67,19 +68,10 @@ async function startReceiver(): Promise<string> {
   return `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
 }
 
-async function api<T extends z.ZodType>(schema: T, method: string, path: string, body?: unknown) {
-  const response = await fetch(`${platform.edgeUrl}${path}`, {
-    method,
-    headers: {
-      ...(body === undefined ? {} : { "content-type": "application/json" }),
-      ...(session ? { authorization: `Bearer ${session.accessToken}` } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${path} → ${response.status}: ${text}`);
-  return schema.parse(text ? JSON.parse(text) : {}) as z.infer<T>;
-}
+const api = edgeApi(
+  () => platform.edgeUrl,
+  () => session?.accessToken,
+);
 
 /** The robot's reply to a message, read past RLS by the database owner. */
 async function replyTo(messageId: string): Promise<string | undefined> {
