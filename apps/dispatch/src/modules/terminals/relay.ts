@@ -17,6 +17,7 @@ import { errorFrame } from "../gateway/frames.js";
 import type { RobotSession } from "../gateway/session.js";
 import type { TerminalOpenMessage } from "../scheduler/waker.js";
 import { compareIds, createStreamFanIn, type StreamEntry, toEntry } from "./fan-in.js";
+import { createHostLostSweep, type LiveConnections } from "./host-lost.js";
 import {
   closeTerminalRow,
   findTerminal,
@@ -40,17 +41,6 @@ export type TerminalPolicy = {
   recordBytes: number;
   /** How often sessions whose robot connection is gone are looked for (`host_lost`). */
   sweepMs: number;
-};
-
-/** The live connection ids of one robot, across replicas (its presence). */
-export type LiveConnections = (tenantId: string, robotId: string) => Promise<string[]>;
-
-type UnendedRow = {
-  tenant_id: string;
-  id: string;
-  robot_id: string;
-  connection_id: string | null;
-  opened_at: Date;
 };
 
 /** Hands a closed session's transcript on, in the transaction that closes it (an outbox event). */
@@ -118,7 +108,6 @@ export function createTerminalRelay(options: {
   const viewers = new Map<string, Set<Viewer>>();
   const timers = new Set<NodeJS.Timeout>();
   let idleTimer: NodeJS.Timeout | null = null;
-  let sweepTimer: NodeJS.Timeout | null = null;
 
   const inKey = (tenantId: string, id: string) => keys.terminalIn(tenantId, id);
   const outKey = (tenantId: string, id: string) => keys.terminalOut(tenantId, id);
@@ -343,41 +332,15 @@ export function createTerminalRelay(options: {
     }
   }
 
-  /**
-   * Ends sessions whose robot connection no longer exists anywhere: the replica that held it
-   * died (SIGKILL, lost machine) and could not close them. Every replica sweeps; the first
-   * close wins. Sessions still within their open timeout are left to it, and a session must
-   * be missing its connection on two sweeps in a row (presence rebuilt after a Redis restart
-   * is not taken for a lost host).
-   */
-  const missingBefore = new Set<string>();
-  async function sweepHostLost(batch = 500): Promise<number> {
-    const { rows } = await db.$client.query<UnendedRow>(
-      "SELECT tenant_id, id, robot_id, connection_id, opened_at FROM perseus_sys.dispatch_unended_terminals($1)",
-      [batch],
-    );
-    const live = new Map<string, Set<string>>();
-    const missing = new Set<string>();
-    let ended = 0;
-    for (const row of rows) {
-      if (local.has(row.id) || Date.now() - row.opened_at.getTime() < policy.openTimeoutMs) continue;
-      const robotKey = `${row.tenant_id}|${row.robot_id}`;
-      let connections = live.get(robotKey);
-      if (!connections) {
-        connections = new Set(await options.liveConnections(row.tenant_id, row.robot_id));
-        live.set(robotKey, connections);
-      }
-      if (row.connection_id && connections.has(row.connection_id)) continue;
-      if (!missingBefore.has(row.id)) {
-        missing.add(row.id);
-        continue;
-      }
-      if (await closeSession(row.tenant_id, row.id, { reason: "host_lost" }, { type: "system" })) ended++;
-    }
-    missingBefore.clear();
-    for (const id of missing) missingBefore.add(id);
-    return ended;
-  }
+  const hostLost = createHostLostSweep({
+    db,
+    log,
+    liveConnections: options.liveConnections,
+    isLocal: (sessionId) => local.has(sessionId),
+    openTimeoutMs: policy.openTimeoutMs,
+    close: async (tenantId, sessionId) =>
+      (await closeSession(tenantId, sessionId, { reason: "host_lost" }, { type: "system" })) !== null,
+  });
 
   /** The pty never came up: close the session (from the replica that opened it). */
   function armOpenTimeout(tenantId: string, sessionId: string) {
@@ -548,7 +511,6 @@ export function createTerminalRelay(options: {
   return {
     stats,
     closeSession,
-    sweepHostLost,
     armOpenTimeout,
     onOpen,
     onRobotFrame,
@@ -569,24 +531,11 @@ export function createTerminalRelay(options: {
       outputs.start();
       idleTimer = setInterval(checkIdle, Math.max(50, Math.min(1_000, Math.floor(policy.idleMs / 4))));
       idleTimer.unref();
-      let sweeping = false;
-      sweepTimer = setInterval(() => {
-        if (sweeping) return;
-        sweeping = true;
-        sweepHostLost()
-          .then((ended) => {
-            if (ended > 0) log.info({ ended }, "ended terminal sessions whose robot connection is gone");
-          })
-          .catch((error) => log.warn({ err: error }, "the terminal sweep failed"))
-          .finally(() => {
-            sweeping = false;
-          });
-      }, policy.sweepMs);
-      sweepTimer.unref();
+      hostLost.start(policy.sweepMs);
     },
     async stop() {
       if (idleTimer) clearInterval(idleTimer);
-      if (sweepTimer) clearInterval(sweepTimer);
+      hostLost.stop();
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
       for (const set of viewers.values())
