@@ -4,6 +4,7 @@ import { type EdgeConfig, SERVICES, upstreamSources } from "./config.js";
 import { registerConsole } from "./console.js";
 import { createEdgeMetrics } from "./metrics.js";
 import { registerServiceProxy } from "./proxy.js";
+import { isDirectPrivateRequest } from "./scrape-guard.js";
 import { registerStatus, unreadyServices } from "./status.js";
 import { createUpstreamPool, type Resolver, type UpstreamPool } from "./upstreams.js";
 
@@ -47,6 +48,7 @@ export async function buildApp(deps: EdgeDeps): Promise<FastifyInstance> {
     instanceId: deps.instanceId,
     logLevel: config.LOG_LEVEL,
     trustProxy: config.EDGE_TRUST_PROXY,
+    allowMetricsScrape: isDirectPrivateRequest,
     checks: [
       {
         name: "upstreams",

@@ -1,6 +1,7 @@
 import { scrapeMetrics } from "@perseus/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
+import { isPrivateAddress } from "../src/scrape-guard.js";
 import { type Edge, startEdge, startUpstream, type Upstream } from "./helper.js";
 
 function openSocket(url: string) {
@@ -44,5 +45,41 @@ describe("edge metrics", () => {
     await expect.poll(() => open("chat"), { timeout: 15_000 }).toBe(1);
     sockets[1]?.terminate();
     await expect.poll(() => open("chat"), { timeout: 15_000 }).toBe(0);
+  });
+
+  it("answers /metrics only to direct requests from private networks, never through a proxy", async () => {
+    const direct = await fetch(`${edge.url}/metrics`);
+    expect(direct.status).toBe(200);
+    expect(await direct.text()).toContain("perseus_edge_websocket_connections");
+    for (const header of ["x-forwarded-for", "forwarded", "x-real-ip"]) {
+      const proxied = await fetch(`${edge.url}/metrics`, { headers: { [header]: "203.0.113.9" } });
+      expect(proxied.status, header).toBe(404);
+      expect(proxied.headers.get("content-type")).toContain("application/problem+json");
+      expect(await proxied.text()).not.toContain("perseus_");
+    }
+  });
+
+  it("knows private addresses from public ones", () => {
+    for (const address of [
+      "127.0.0.1",
+      "10.2.3.4",
+      "172.20.0.5",
+      "192.168.1.9",
+      "100.96.0.7",
+      "::1",
+      "fd00::5",
+      "::ffff:10.0.0.8",
+    ])
+      expect(isPrivateAddress(address), address).toBe(true);
+    for (const address of [
+      "8.8.8.8",
+      "172.32.0.1",
+      "203.0.113.9",
+      "2001:db8::1",
+      "::ffff:1.1.1.1",
+      "",
+      "not an address",
+    ])
+      expect(isPrivateAddress(address), address).toBe(false);
   });
 });

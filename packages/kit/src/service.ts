@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from "fastify";
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import type { HelmetOptions } from "helmet";
 import { AccessLogController, createLogger } from "./logger.js";
@@ -27,6 +27,8 @@ export type ServiceOptions = {
   checks: ReadinessCheck[];
   bodyLimit?: number;
   trustProxy?: boolean;
+  /** Who may scrape `/metrics` (the edge keeps it from the internet). Default: anyone who reaches the port. */
+  allowMetricsScrape?: (request: FastifyRequest) => boolean;
 };
 
 /**
@@ -100,7 +102,11 @@ export async function createServiceApp(options: ServiceOptions): Promise<Fastify
 
   await app.register(errorsPlugin);
   // Before any route: the metrics plugin gives each route registered after it its own hook.
-  await app.register(metricsPlugin, { service: options.name, instanceId });
+  await app.register(metricsPlugin, {
+    service: options.name,
+    instanceId,
+    allowScrape: options.allowMetricsScrape,
+  });
   await app.register(responseHeadersPlugin, { helmet: API_SECURITY_HEADERS });
   await app.register(healthPlugin, {
     checks: options.checks,

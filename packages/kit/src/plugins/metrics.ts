@@ -1,6 +1,7 @@
-import type { FastifyInstance, onResponseHookHandler } from "fastify";
+import type { FastifyInstance, FastifyRequest, onResponseHookHandler } from "fastify";
 import fp from "fastify-plugin";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { AppError } from "../errors.js";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -24,7 +25,15 @@ const statusClassOf = (status: number) => STATUS_CLASSES[Math.floor(status / 100
  * can share a process in local mode without clashing. Every name starts with `perseus_`.
  */
 export const metricsPlugin = fp(
-  async (app: FastifyInstance, options: { service: string; instanceId: string }) => {
+  async (
+    app: FastifyInstance,
+    options: {
+      service: string;
+      instanceId: string;
+      /** Who may scrape `/metrics`; others get the 404 of an unknown route. Default: anyone. */
+      allowScrape?: ((request: FastifyRequest) => boolean) | undefined;
+    },
+  ) => {
     const registry = new Registry();
     registry.setDefaultLabels({ service: options.service, instance: options.instanceId });
     collectDefaultMetrics({ register: registry, prefix: "perseus_" });
@@ -74,7 +83,9 @@ export const metricsPlugin = fp(
         childFor(request.method, "unmatched", reply.statusCode).observe(reply.elapsedTime / 1000);
       done();
     });
-    app.get("/metrics", { schema: { hide: true } }, async (_request, reply) => {
+    app.get("/metrics", { schema: { hide: true } }, async (request, reply) => {
+      if (options.allowScrape && !options.allowScrape(request))
+        throw new AppError("not_found", "no route GET /metrics");
       reply.type(registry.contentType);
       return registry.metrics();
     });
