@@ -36,7 +36,11 @@ async function ignoreDuplicate(run: () => Promise<unknown>): Promise<void> {
   }
 }
 
+/** Advisory lock key of role changes (callers connect to the same maintenance database). */
+const ROLES_LOCK = "hashtextextended('perseus.roles', 0)";
+
 /** Creates the three Perseus roles if missing and (re)states their attributes. */
+
 export async function ensureRoles(
   client: pg.ClientBase,
   options: Pick<MigrateOptions, "ownerPassword" | "appPassword">,
@@ -47,14 +51,21 @@ export async function ensureRoles(
     [roles.app, `LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB${password(options.appPassword)}`],
     [roles.system, "NOLOGIN NOSUPERUSER BYPASSRLS"],
   ];
-  for (const [name, attributes] of statements) {
-    await ignoreDuplicate(() => client.query(`CREATE ROLE ${quoteIdent(name)}`));
-    await client.query(`ALTER ROLE ${quoteIdent(name)} ${attributes}`);
+  // Roles are cluster-wide and two migrations (or test runs) may start together: concurrent
+  // ALTER ROLEs of one role fail with "tuple concurrently updated", so they take turns.
+  await client.query(`SELECT pg_advisory_lock(${ROLES_LOCK})`);
+  try {
+    for (const [name, attributes] of statements) {
+      await ignoreDuplicate(() => client.query(`CREATE ROLE ${quoteIdent(name)}`));
+      await client.query(`ALTER ROLE ${quoteIdent(name)} ${attributes}`);
+    }
+    // The owner may hand functions to perseus_system (ALTER FUNCTION ... OWNER TO).
+    await ignoreDuplicate(() =>
+      client.query(`GRANT ${quoteIdent(roles.system)} TO ${quoteIdent(roles.owner)}`),
+    );
+  } finally {
+    await client.query(`SELECT pg_advisory_unlock(${ROLES_LOCK})`);
   }
-  // The owner may hand functions to perseus_system (ALTER FUNCTION ... OWNER TO).
-  await ignoreDuplicate(() =>
-    client.query(`GRANT ${quoteIdent(roles.system)} TO ${quoteIdent(roles.owner)}`),
-  );
 }
 
 /** Creates the database (owned by perseus_owner) when it does not exist yet. */
